@@ -1,0 +1,59 @@
+// swift-tools-version:6.1
+// TelemetryEngine: see README.md. Module layout and dependency direction: docs/architecture.md.
+import PackageDescription
+
+let package = Package(
+    name: "TelemetryEngine",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "telemetry", targets: ["telemetry"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries (Debian packages named in README.md; installed by .ci/run).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        .target(
+            name: "CSimdjson",
+            cxxSettings: [.define("SIMDJSON_THREADS_ENABLED", to: "1")],
+            linkerSettings: [.linkedLibrary("simdjson")]
+        ),
+
+        // Pipeline stages, dependencies pointing down only.
+        .target(name: "TelemetryCore"),
+        .target(name: "TelemetryCompression", dependencies: ["TelemetryCore", "CLZMA", "CZlib"]),
+        .target(
+            name: "TelemetryStore",
+            dependencies: ["TelemetryCore", "TelemetryCompression", "CSQLite", "CSimdjson"]
+        ),
+        .target(name: "TelemetryShell", dependencies: ["TelemetryStore", "TelemetryCore", "CEditLine"]),
+        .executableTarget(
+            name: "telemetry",
+            dependencies: [
+                "TelemetryCore", "TelemetryCompression", "TelemetryStore", "TelemetryShell",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Tests.
+        .target(name: "TelemetryTestSupport", dependencies: ["TelemetryCore"], path: "Sources/TelemetryTestSupport"),
+        .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore", "TelemetryTestSupport"]),
+        .testTarget(
+            name: "TelemetryCompressionTests",
+            dependencies: ["TelemetryCompression", "TelemetryTestSupport"]
+        ),
+        .testTarget(
+            name: "TelemetryStoreTests",
+            dependencies: ["TelemetryStore", "TelemetryCompression", "TelemetryTestSupport"]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["telemetry", "TelemetryStore", "TelemetryTestSupport"]
+        ),
+    ],
+    cxxLanguageStandard: .cxx17
+)
