@@ -19,6 +19,8 @@ public final class DecompressingReader {
     public private(set) var uncompressedOffset = 0
     /// Size of the file when opened.
     public let fileSize: Int
+    /// CRC-64 (ECMA-182, as xz uses) of the file bytes read so far; of the whole file after `finishHashing()`.
+    public private(set) var contentCRC64: UInt64 = 0
 
     private let fd: Int32
     private var input: UnsafeMutableRawBufferPointer
@@ -89,7 +91,39 @@ public final class DecompressingReader {
             }
             if n == 0 { inputEOF = true }
             inputEnd = n
+            if n > 0 { contentCRC64 = lzma_crc64(input.baseAddress!.assumingMemoryBound(to: UInt8.self), n, contentCRC64) }
             return
+        }
+    }
+
+    /// Reads the rest of the file (without decoding) so that `contentCRC64` covers all of it; used after
+    /// damage stopped decoding early.
+    /// - Throws: `CompressionError.io`.
+    public func finishHashing() throws {
+        inputStart = inputEnd
+        while !inputEOF {
+            try fillInput()
+            inputStart = inputEnd
+        }
+    }
+
+    /// CRC-64 of a whole file, read in 256 KiB blocks, without decoding it.
+    /// - Throws: `CompressionError.io`.
+    public static func crc64(ofFile path: String) throws -> UInt64 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CompressionError.io(path: path, operation: "open", errno: errno, message: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        let block = UnsafeMutableRawPointer.allocate(byteCount: inputBlockBytes, alignment: 16)
+        defer { block.deallocate() }
+        var crc: UInt64 = 0
+        while true {
+            let n = Glibc.read(fd, block, inputBlockBytes)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CompressionError.io(path: path, operation: "read", errno: errno, message: String(cString: strerror(errno)))
+            }
+            if n == 0 { return crc }
+            crc = lzma_crc64(block.assumingMemoryBound(to: UInt8.self), n, crc)
         }
     }
 

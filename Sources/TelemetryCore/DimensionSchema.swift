@@ -117,7 +117,7 @@ public struct DimensionSchema: Sendable, Equatable {
         guard let versionValue = root["version"] else {
             throw CoreError.invalidSchema(path: source, reason: "version element is missing")
         }
-        guard let version = (versionValue as? NSNumber)?.intValue, !(versionValue is Bool) else {
+        guard let number = versionValue as? NSNumber, !isJSONBoolean(versionValue), let version = Int(exactly: number.doubleValue) else {
             throw CoreError.invalidSchema(path: source, reason: "version must be an integer")
         }
         guard let list = root["dimensions"] as? [Any] else {
@@ -152,7 +152,7 @@ public struct DimensionSchema: Sendable, Equatable {
             var strings: [String] = []
             for item in list {
                 if let s = item as? String { strings.append(s) }
-                else if let n = item as? NSNumber, !(item is Bool) { strings.append(n.stringValue) }
+                else if let n = item as? NSNumber, !isJSONBoolean(item) { strings.append(n.stringValue) }
                 else { throw CoreError.invalidSchema(path: source, reason: "\(field): allowed_values list holds a non-string") }
             }
             return .list(strings)
@@ -161,7 +161,7 @@ public struct DimensionSchema: Sendable, Equatable {
                 switch object[key] {
                 case nil, is NSNull: return nil
                 case let s as String: return .string(s)
-                case let n as NSNumber where !(object[key] is Bool): return .number(n.doubleValue)
+                case let n as NSNumber where !isJSONBoolean(n): return .number(n.doubleValue)
                 default: throw CoreError.invalidSchema(path: source, reason: "\(field): \(key) must be a string or number")
                 }
             }
@@ -243,4 +243,11 @@ public struct DimensionSchema: Sendable, Equatable {
         }
         return result
     }
+}
+
+/// True for a JSON `true`/`false` as Foundation's JSONSerialization returns it (an NSNumber of ObjC type 'c'
+/// on Linux, where `is Bool` also matches plain numbers).
+func isJSONBoolean(_ value: Any) -> Bool {
+    guard let number = value as? NSNumber else { return false }
+    return String(cString: number.objCType) == "c"
 }

@@ -98,6 +98,11 @@ public final class Statement {
         (self.sql, self.handle, self.connection) = (sql, stmt, connection)
     }
 
+    /// Wraps a statement prepared elsewhere (multi-statement scripts).
+    init(adopting handle: OpaquePointer, sql: String, on connection: Connection) {
+        (self.sql, self.handle, self.connection) = (sql, handle, connection)
+    }
+
     deinit { sqlite3_finalize(handle) }
 
     private func check(_ rc: Int32) throws {

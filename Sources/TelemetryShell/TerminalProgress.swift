@@ -1,0 +1,47 @@
+import Foundation
+import TelemetryStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Draws an import's progress on standard error: a bar with files, pings, MB/s and ETA when stderr is a
+/// terminal; nothing while running otherwise (the caller prints a one-line summary at the end).
+public final class TerminalProgress: @unchecked Sendable {   // used from the importer's writer thread only
+    public let isTerminal: Bool
+    private var lastWidth = 0
+
+    public init() { isTerminal = isatty(2) == 1 }
+
+    /// Redraws the progress line.
+    public func update(_ p: ImportProgress) {
+        guard isTerminal else { return }
+        let fraction = p.compressedBytesTotal > 0 ? Double(p.compressedBytesDone) / Double(p.compressedBytesTotal) : 1
+        let barWidth = 24
+        let filled = Int((fraction * Double(barWidth)).rounded(.down))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: max(0, barWidth - filled))
+        let mbps = p.elapsedSeconds > 0 ? Double(p.uncompressedBytes) / 1e6 / p.elapsedSeconds : 0
+        var eta = "--"
+        if fraction > 0.01 && fraction < 1 {
+            let remaining = p.elapsedSeconds * (1 - fraction) / fraction
+            eta = Self.duration(remaining)
+        } else if fraction >= 1 { eta = "0s" }
+        let text = String(format: "%@ %3.0f%%  files %d/%d  pings %d  bad %d  %.1f MB/s  ETA %@",
+                          bar, fraction * 100, p.filesDone, p.filesTotal, p.pings, p.badLines, mbps, eta)
+        FileHandle.standardError.write(Data(("\r" + text + "\u{1B}[K").utf8))
+        lastWidth = text.count
+    }
+
+    /// Clears the progress line.
+    public func finish() {
+        guard isTerminal, lastWidth > 0 else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        lastWidth = 0
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
+    }
+}

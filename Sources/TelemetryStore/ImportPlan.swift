@@ -1,0 +1,99 @@
+import Foundation
+import TelemetryCore
+
+/// One file found under an import root.
+struct ImportCandidate: Sendable {
+    /// Absolute, standardised path (the key of `source_files`).
+    let path: String
+    /// The import root the layout is read from.
+    let base: String
+    /// Dimension values recovered from the path, or why the path does not fit the schema.
+    let dimensions: Result<[String], CoreError>
+    let size: Int
+    let mtimeNanoseconds: Int64
+}
+
+/// Walks import roots in the storage layout (`spec/storage.md` §3, §4).
+enum LayoutWalker {
+    /// Names never imported: hidden files and files still being written or compressed.
+    static func isIgnored(_ name: String) -> Bool {
+        name.hasPrefix(".") || name.hasSuffix(".tmp") || name.hasSuffix(".partial") || name.hasSuffix(".compressing")
+    }
+
+    /// Finds the files under `root` (a directory, or a single file whose base is inferred as the directory
+    /// `dimensionCount - 2` levels above it). Directories the filter excludes are not entered and files it
+    /// excludes are not opened; such files are counted in `excluded`.
+    /// - Throws: `StoreError.inputNotFound` when `root` does not exist.
+    static func walk(root: String, schema: DimensionSchema, filter: DimensionSchema?, excluded: inout Int) throws -> [ImportCandidate] {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        let standardized = URL(fileURLWithPath: root).standardizedFileURL.path
+        guard fm.fileExists(atPath: standardized, isDirectory: &isDirectory) else { throw StoreError.inputNotFound(path: root) }
+        let sanitizedFilter = filter?.asFilter
+        let dimensionCount = schema.dimensions.count
+        var found: [ImportCandidate] = []
+
+        func consider(_ path: String, base: String) {
+            let dims: Result<[String], CoreError>
+            do {
+                let values = try StorageLayout.dimensions(ofFile: path, base: base)
+                if values.count == dimensionCount {
+                    dims = .success(values)
+                } else {
+                    dims = .failure(.unparsableStoragePath(
+                        path: path, reason: "\(values.count) dimensions in the path, the schema has \(dimensionCount) (\(schema.fieldNames.joined(separator: ", ")))"))
+                }
+            } catch let error as CoreError {
+                dims = .failure(error)
+            } catch {
+                dims = .failure(.unparsableStoragePath(path: path, reason: "\(error)"))
+            }
+            if let sanitizedFilter {
+                // The seed's rule: a file whose path does not parse is excluded by a filter.
+                guard case let .success(values) = dims, sanitizedFilter.allows(values) else { excluded += 1; return }
+            }
+            var st = stat()
+            guard stat(path, &st) == 0 else { return }
+            let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            found.append(ImportCandidate(path: path, base: base, dimensions: dims, size: Int(st.st_size), mtimeNanoseconds: mtime))
+        }
+
+        if !isDirectory.boolValue {
+            var url = URL(fileURLWithPath: standardized)
+            for _ in 0..<max(1, dimensionCount - 1) { url.deleteLastPathComponent() }
+            consider(standardized, base: url.path)
+            return found
+        }
+
+        // Depth-first, sorted for a stable order; prune directories by the filter at their depth.
+        func visit(_ directory: String, depth: Int) {
+            guard let names = try? fm.contentsOfDirectory(atPath: directory) else { return }
+            for name in names.sorted() where !isIgnored(name) {
+                let path = directory == "/" ? "/" + name : directory + "/" + name
+                var isDir: ObjCBool = false
+                guard fm.fileExists(atPath: path, isDirectory: &isDir) else { continue }
+                if isDir.boolValue {
+                    if let sanitizedFilter, depth < dimensionCount - 2, !sanitizedFilter.allows(name, at: depth) {
+                        excluded += countFiles(path)
+                        continue
+                    }
+                    visit(path, depth: depth + 1)
+                } else {
+                    consider(path, base: standardized)
+                }
+            }
+        }
+        visit(standardized, depth: 0)
+        return found
+    }
+
+    private static func countFiles(_ directory: String) -> Int {
+        guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return 0 }
+        var count = 0
+        for case let name as String in enumerator {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDir), !isDir.boolValue { count += 1 }
+        }
+        return count
+    }
+}

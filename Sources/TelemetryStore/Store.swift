@@ -1,0 +1,231 @@
+import CSQLite
+import Foundation
+import TelemetryCore
+
+/// The local store: one SQLite file in WAL mode (docs/store.md).
+///
+/// Tables: `pings` (one row per storage-format record: document id, one indexed column per schema
+/// dimension, typed `info` columns, the payload JSON as received), `source_files` (what was imported from
+/// where: size, mtime, CRC-64 content hash, counts, status), `import_errors` (bad lines and file damage with
+/// file, line, byte offset, reason), `store_meta` (layout version, schema). Views: `pings_dedup`
+/// (one row per document id), `duplicate_documents`.
+///
+/// - Important: Not `Sendable`: owns its `Connection`. Use one `Store` per thread.
+public final class Store {
+    /// Layout version written to `store_meta`; bumped when the tables change shape.
+    public static let layoutVersion = 1
+    /// Default store path when neither `--store` nor `TELEMETRY_STORE` is given.
+    public static let defaultPath = "telemetry.db"
+
+    /// A typed column filled from the ping's top-level `info` object.
+    public struct InfoColumn: Sendable, Equatable {
+        /// SQL column name.
+        public let name: String
+        /// Field name inside `info`.
+        public let field: String
+        /// SQL type: `TEXT` or `INTEGER`.
+        public let sqlType: String
+    }
+
+    /// Typed `info` columns, chosen from what real pings carry and analysts group by most.
+    /// A column whose name equals a dimension's is left out (the dimension column holds that field).
+    public static let infoColumns: [InfoColumn] = [
+        InfoColumn(name: "os", field: "OS", sqlType: "TEXT"),
+        InfoColumn(name: "os_version", field: "version", sqlType: "TEXT"),
+        InfoColumn(name: "arch", field: "arch", sqlType: "TEXT"),
+        InfoColumn(name: "locale", field: "locale", sqlType: "TEXT"),
+        InfoColumn(name: "memsize", field: "memsize", sqlType: "INTEGER"),
+        InfoColumn(name: "cpucount", field: "cpucount", sqlType: "INTEGER"),
+        InfoColumn(name: "revision", field: "revision", sqlType: "TEXT"),
+        InfoColumn(name: "update_channel", field: "appUpdateChannel", sqlType: "TEXT"),
+    ]
+
+    public let path: String
+    public let connection: Connection
+    /// The dimension schema the store was built with.
+    public let schema: DimensionSchema
+    /// Info columns present in this store (those not shadowed by a dimension).
+    public let activeInfoColumns: [InfoColumn]
+
+    /// Opens an existing store, or creates one when `create` is true.
+    /// - Parameter schema: for a new store, the schema to build it with (default: the seed schema); for an
+    ///   existing one, must match the schema it was built with (`nil` accepts whatever it has).
+    /// - Throws: `StoreError.missingStore` (no file and `create` false), `.schemaMismatch`,
+    ///   `.unsupportedStoreVersion`, `.sqlite`.
+    public init(path: String, create: Bool, schema requested: DimensionSchema? = nil, readOnly: Bool = false) throws {
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists && !create { throw StoreError.missingStore(path: path) }
+        connection = try Connection(path: path, create: create, readOnly: readOnly)
+        self.path = path
+        if !readOnly {
+            try connection.execute("PRAGMA journal_mode=WAL")
+            try connection.execute("PRAGMA synchronous=NORMAL")
+        }
+        try connection.execute("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY")
+        let hasMeta = try connection.scalarInt("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='store_meta'") ?? 0
+        if hasMeta == 0 {
+            guard create && !readOnly else { throw StoreError.missingStore(path: path) }
+            let schema = requested ?? .seed
+            try Self.validate(schema: schema)
+            try Self.createTables(connection, schema: schema)
+            self.schema = schema
+        } else {
+            let version = Int(try connection.scalarText("SELECT value FROM store_meta WHERE key='layout_version'") ?? "0") ?? 0
+            guard version == Self.layoutVersion else { throw StoreError.unsupportedStoreVersion(path: path, version: version) }
+            let text = try connection.scalarText("SELECT value FROM store_meta WHERE key='schema'") ?? ""
+            let stored = try DimensionSchema(json: Data(text.utf8), source: "\(path) (store_meta.schema)")
+            if let requested, requested != stored {
+                throw StoreError.schemaMismatch(path: path, storeFields: stored.fieldNames, requestedFields: requested.fieldNames)
+            }
+            schema = stored
+        }
+        let dimensionNames = Set(schema.fieldNames.map { $0.lowercased() })
+        activeInfoColumns = Self.infoColumns.filter { !dimensionNames.contains($0.name.lowercased()) }
+    }
+
+    /// Quotes an identifier for SQL.
+    public static func quote(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    private static let reservedColumns: Set<String> = ["ping_id", "file_id", "line", "document_id", "payload"]
+
+    static func validate(schema: DimensionSchema) throws {
+        var seen = Set<String>()
+        for name in schema.fieldNames {
+            let lower = name.lowercased()
+            guard !reservedColumns.contains(lower), seen.insert(lower).inserted else {
+                throw CoreError.invalidSchema(path: "schema", reason: "dimension name '\(name)' is repeated or reserved by the store")
+            }
+        }
+    }
+
+    private static func createTables(_ c: Connection, schema: DimensionSchema) throws {
+        let dimensionNames = Set(schema.fieldNames.map { $0.lowercased() })
+        let info = infoColumns.filter { !dimensionNames.contains($0.name.lowercased()) }
+        let dimColumns = schema.fieldNames.map { "\(quote($0)) TEXT NOT NULL" }
+        let infoDDL = info.map { "\(quote($0.name)) \($0.sqlType)" }
+        var sql = """
+        BEGIN;
+        CREATE TABLE store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE source_files(
+            file_id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            base TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            content_hash TEXT,
+            format TEXT,
+            status TEXT NOT NULL,
+            record_count INTEGER NOT NULL DEFAULT 0,
+            bad_line_count INTEGER NOT NULL DEFAULT 0,
+            warning_count INTEGER NOT NULL DEFAULT 0,
+            uncompressed_bytes INTEGER NOT NULL DEFAULT 0,
+            imported_at TEXT NOT NULL,
+            import_seconds REAL NOT NULL DEFAULT 0
+        );
+        CREATE TABLE pings(
+            ping_id INTEGER PRIMARY KEY,
+            file_id INTEGER NOT NULL,
+            line INTEGER NOT NULL,
+            document_id TEXT NOT NULL,
+            \((dimColumns + infoDDL).joined(separator: ",\n    ")),
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX pings_file ON pings(file_id);
+        CREATE INDEX pings_document_id ON pings(document_id);
+        CREATE TABLE import_errors(
+            error_id INTEGER PRIMARY KEY,
+            file_id INTEGER,
+            path TEXT NOT NULL,
+            line INTEGER,
+            byte_offset INTEGER,
+            severity TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            message TEXT NOT NULL,
+            document_id TEXT,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX import_errors_file ON import_errors(file_id);
+
+        """
+        for name in schema.fieldNames {
+            sql += "CREATE INDEX \(quote("pings_dim_" + name)) ON pings(\(quote(name)));\n"
+        }
+        for column in info where ["os", "update_channel"].contains(column.name) {
+            sql += "CREATE INDEX \(quote("pings_info_" + column.name)) ON pings(\(quote(column.name)));\n"
+        }
+        let dateColumn = schema.fieldNames.contains(DimensionSchema.submissionDateField)
+            ? quote(DimensionSchema.submissionDateField) : "''"
+        sql += """
+        CREATE VIEW pings_dedup AS
+            SELECT * FROM pings WHERE ping_id IN (
+                SELECT ping_id FROM (
+                    SELECT p.ping_id, row_number() OVER (
+                        PARTITION BY p.document_id ORDER BY p.\(dateColumn), f.path, p.line) AS copy_number
+                    FROM pings p JOIN source_files f USING (file_id))
+                WHERE copy_number = 1);
+        CREATE VIEW duplicate_documents AS
+            SELECT document_id, count(*) AS copies FROM pings GROUP BY document_id HAVING count(*) > 1;
+        COMMIT;
+        """
+        try c.execute(sql)
+        let meta = try c.prepare("INSERT INTO store_meta(key, value) VALUES (?1, ?2)")
+        for (key, value) in [("layout_version", String(layoutVersion)),
+                             ("schema", String(decoding: schema.jsonData(), as: UTF8.self)),
+                             ("created_at", ISO8601DateFormatter().string(from: Date()))] {
+            try meta.bind(key, at: 1); try meta.bind(value, at: 2); try meta.step(); meta.reset()
+        }
+    }
+
+    /// Result of `query`: column names and rows of values.
+    public struct QueryResult: Sendable, Equatable {
+        public var columns: [String]
+        public var rows: [[SQLValue]]
+        public init(columns: [String], rows: [[SQLValue]]) {
+            self.columns = columns
+            self.rows = rows
+        }
+    }
+
+    /// Runs every statement in `sql` (separated by `;`), returning the result of each statement that
+    /// produces columns, in order.
+    /// - Throws: `StoreError.sqlite` naming the failing statement.
+    public func query(_ sql: String) throws -> [QueryResult] {
+        var results: [QueryResult] = []
+        try forEachStatement(sql) { statement in
+            let columnCount = statement.columnCount
+            var result = QueryResult(columns: (0..<columnCount).map { statement.columnName($0) }, rows: [])
+            while try statement.step() {
+                result.rows.append((0..<columnCount).map { statement.value($0) })
+            }
+            if columnCount > 0 { results.append(result) }
+        }
+        return results
+    }
+
+    /// Prepares each statement of `sql` in turn and passes it to `body` (which steps it).
+    public func forEachStatement(_ sql: String, _ body: (Statement) throws -> Void) throws {
+        var remaining = sql.utf8CString
+        var offset = 0
+        while true {
+            let next: (Statement?, Int) = try remaining.withUnsafeMutableBufferPointer { buffer in
+                let start = buffer.baseAddress! + offset
+                var tail: UnsafePointer<CChar>?
+                var stmt: OpaquePointer?
+                let rc = sqlite3_prepare_v2(connection.handle, start, -1, &stmt, &tail)
+                let consumed = tail.map { $0 - UnsafePointer(buffer.baseAddress!) } ?? buffer.count - 1
+                let text = String(cString: start)
+                guard rc == SQLITE_OK else {
+                    throw StoreError.sqlite(code: rc, message: connection.lastMessage,
+                                            sql: text.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
+                guard let stmt else { return (nil, consumed) }
+                let statementText = String(text.utf8.prefix(consumed - offset)) ?? text
+                return (Statement(adopting: stmt, sql: statementText.trimmingCharacters(in: .whitespacesAndNewlines), on: connection), consumed)
+            }
+            if let statement = next.0 { try body(statement) }
+            if next.1 <= offset || next.1 >= remaining.count - 1 { break }
+            offset = next.1
+        }
+        _ = remaining
+    }
+}

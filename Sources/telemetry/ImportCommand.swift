@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import TelemetryCore
+import TelemetryShell
+import TelemetryStore
+
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import storage-format files into the store (incremental, resumable).",
+        discussion: """
+        Walks each PATH (a directory in the storage layout, or one file) and imports every file not imported
+        before, or changed since (by size, mtime and CRC-64 content hash). Files may be xz, lzma (LZMA-alone),
+        gzip or plain text, detected by their magic bytes. Each file is imported in one transaction: an
+        interrupted import leaves a consistent store, and running the same command again completes it.
+
+        Bad lines (no tab, invalid JSON, invalid UTF-8, too long) and damaged files are counted, recorded in the
+        store's import_errors table with file, line and reason, and the import goes on; the good records of a
+        damaged file are kept. The exit status is 1 when anything failed.
+        """
+    )
+
+    @Argument(help: ArgumentHelp("Directories (storage layout roots) or files to import.", valueName: "path"))
+    var paths: [String]
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(help: ArgumentHelp("Dimension schema JSON for a new store (default: the seed's 6 dimensions).", valueName: "file"))
+    var schema: String?
+
+    @Option(help: ArgumentHelp("Job filter JSON: files whose path dimensions it excludes are skipped unopened.", valueName: "file"))
+    var filter: String?
+
+    @Option(help: ArgumentHelp("Parser threads (default: the number of cores).", valueName: "n"))
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: ArgumentHelp("Longest accepted line in bytes; longer lines are bad lines (too_long).", valueName: "bytes"))
+    var maxLineBytes: Int = 16 << 20
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard maxLineBytes >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024") }
+    }
+
+    func run() throws {
+        let requestedSchema: DimensionSchema?
+        let filterSchema: DimensionSchema?
+        do {
+            requestedSchema = try schema.map { try DimensionSchema(contentsOf: $0) }
+            filterSchema = try filter.map { try DimensionSchema(contentsOf: $0) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        for path in paths where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(path): no such file or directory")
+        }
+        let store: Store
+        do {
+            store = try Store(path: storeOptions.resolvedPath, create: true, schema: requestedSchema)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(2)
+        }
+        if let filterSchema, filterSchema.dimensions.count != store.schema.dimensions.count {
+            throw ValidationError("the filter has \(filterSchema.dimensions.count) dimensions, the store's schema \(store.schema.dimensions.count)")
+        }
+        let interrupt = InterruptFlag()
+        interrupt.install()
+        let progress = TerminalProgress()
+        let importer = Importer(store: store, options: ImportOptions(filter: filterSchema, jobs: jobs, maxLineBytes: maxLineBytes))
+        let summary: ImportSummary
+        do {
+            summary = try importer.run(roots: paths, progress: { progress.update($0) }, isCancelled: { interrupt.isRaised })
+        } catch {
+            progress.finish()
+            printError("\(error)")
+            throw ExitCode(2)
+        }
+        progress.finish()
+        print(json ? ImportReport.json(summary, store: store.path) : ImportReport.text(summary, store: store.path), terminator: "")
+        if summary.hadFailures { throw ExitCode(1) }
+    }
+}
+
+/// Text and JSON forms of an `ImportSummary`.
+enum ImportReport {
+    static func text(_ s: ImportSummary, store: String) -> String {
+        let mb = Double(s.uncompressedBytes) / 1e6
+        let rate = s.seconds > 0 ? mb / s.seconds : 0
+        var out = "Imported \(s.pings) pings from \(s.filesImported) file(s) into \(store) in \(String(format: "%.2f", s.seconds)) s"
+        out += " (\(String(format: "%.1f", mb)) MB of JSON, \(String(format: "%.1f", rate)) MB/s)"
+        var notes: [String] = []
+        if s.filesUnchanged > 0 { notes.append("\(s.filesUnchanged) unchanged file(s) skipped") }
+        if s.filesReplaced > 0 { notes.append("\(s.filesReplaced) changed file(s) replaced") }
+        if s.filesExcluded > 0 { notes.append("\(s.filesExcluded) file(s) excluded by the filter") }
+        if !notes.isEmpty { out += "; " + notes.joined(separator: ", ") }
+        out += ".\n"
+        if s.badLineCount > 0 {
+            let parts = s.badLines.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            out += "Bad lines: \(s.badLineCount) (\(parts.joined(separator: ", "))).\n"
+        } else {
+            out += "Bad lines: 0.\n"
+        }
+        if !s.warnings.isEmpty {
+            out += "Warnings: " + s.warnings.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ".\n"
+        }
+        if !s.fileErrors.isEmpty {
+            out += "File errors: \(s.fileErrors.count)\n"
+            for error in s.fileErrors.prefix(20) { out += "  [\(error.reason)] \(error.message)\n" }
+            if s.fileErrors.count > 20 { out += "  … and \(s.fileErrors.count - 20) more\n" }
+        }
+        if s.badLineCount > 0 || !s.fileErrors.isEmpty {
+            out += "Details: telemetry query \"SELECT path, line, reason, message FROM import_errors\"\n"
+        }
+        if s.interrupted { out += "Interrupted: the files done are committed; run the same command again to finish.\n" }
+        return out
+    }
+
+    static func json(_ s: ImportSummary, store: String) -> String {
+        var object: [String: Any] = [
+            "store": store, "files_found": s.filesFound, "files_imported": s.filesImported, "files_replaced": s.filesReplaced,
+            "files_unchanged": s.filesUnchanged, "files_excluded": s.filesExcluded, "pings": s.pings,
+            "bad_lines": s.badLines, "bad_line_count": s.badLineCount, "warnings": s.warnings,
+            "compressed_bytes": s.compressedBytes, "uncompressed_bytes": s.uncompressedBytes,
+            "seconds": s.seconds, "interrupted": s.interrupted,
+        ]
+        object["file_errors"] = s.fileErrors.map { ["path": $0.path, "reason": $0.reason, "message": $0.message] }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import TelemetryShell
+import TelemetryStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension OutputFormat: ExpressibleByArgument {}
+
+struct QueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Run SQL over the store and print the results.",
+        discussion: """
+        The store has a table `pings` (document_id, one column per schema dimension, typed info columns
+        os, os_version, arch, locale, memsize, cpucount, revision, update_channel, and payload: the ping's JSON,
+        reachable with SQLite's JSON functions such as json_extract(payload, '$.info.OS')), the view
+        `pings_dedup` (one row per document id), `duplicate_documents`, `source_files` and `import_errors`.
+        See docs/store.md.
+        """
+    )
+
+    @Argument(help: ArgumentHelp("SQL to run (one or more statements separated by ';').", valueName: "sql"))
+    var sql: String?
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Read the SQL from a file instead.", valueName: "file"))
+    var file: String?
+
+    @Option(help: ArgumentHelp("Output format: table, csv, tsv or json.", valueName: "format"))
+    var format: OutputFormat = .table
+
+    @Flag(name: .customLong("no-header"), help: "Leave out the header row (table, csv, tsv).")
+    var noHeader = false
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func validate() throws {
+        if sql == nil && file == nil { throw ValidationError("give the SQL as an argument or with --file") }
+        if sql != nil && file != nil { throw ValidationError("give either the SQL argument or --file, not both") }
+    }
+
+    func run() throws {
+        let text: String
+        if let file {
+            guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("\(file): cannot read the SQL file")
+            }
+            text = contents
+        } else {
+            text = sql ?? ""
+        }
+        let store: Store
+        do {
+            store = try Store(path: storeOptions.resolvedPath, create: false)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(2)
+        }
+        let isTerminal = isatty(1) == 1
+        let renderer = ResultRenderer(format: format, headers: !noHeader, maxWidth: isTerminal && format == .table ? terminalWidth() : nil)
+        do {
+            try store.forEachStatement(text) { statement in
+                let columnCount = statement.columnCount
+                var result = Store.QueryResult(columns: (0..<columnCount).map { statement.columnName($0) }, rows: [])
+                while try statement.step() { result.rows.append((0..<columnCount).map { statement.value($0) }) }
+                if columnCount > 0 {
+                    FileHandle.standardOutput.write(Data(renderer.render(result).utf8))
+                }
+            }
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    private func terminalWidth() -> Int? {
+        var size = winsize()
+        guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+        return Int(size.ws_col)
+    }
+}
