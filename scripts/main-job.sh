@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job on a fresh clone: build, import the sample dataset shipped in datasets/, run a saved query.
+# The sample holds a few bad lines and one file outside the layout on purpose, so the import reports them
+# (and exits 1); the query runs either way.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh || exit 2
+swift build -c release --product telemetry 2>&1 | tail -n 1 || exit 2
+store=sample.db
+rm -f "$store" "$store-wal" "$store-shm"
+echo "== telemetry import datasets/sample/storage --store $store"
+.build/release/telemetry import datasets/sample/storage --store "$store"
+echo
+echo "== telemetry query --file queries/overview.sql --store $store"
+.build/release/telemetry query --file queries/overview.sql --store "$store"
