@@ -43,15 +43,12 @@ public final class DecompressingReader {
         var st = stat()
         fileSize = fstat(fd, &st) == 0 ? Int(st.st_size) : 0
         input = .allocate(byteCount: Self.inputBlockBytes, alignment: 16)
-        do {
-            try fillInput()
-        } catch {
-            input.deallocate(); close(fd)
-            throw error
-        }
+        // Every stored property is set now, so a throw below runs `deinit`, which frees `input` and closes `fd`
+        // (freeing them here as well was a double free, e.g. for a directory: read fails with EISDIR).
+        try fillInput()
         let suffix = path.lastIndex(of: ".").map { String(path[$0...]) }
         format = CompressionFormat.detect(prefix: UnsafeRawBufferPointer(rebasing: input[inputStart..<inputEnd]), suffix: suffix)
-        do { try setUpDecoder() } catch { input.deallocate(); close(fd); throw error }
+        try setUpDecoder()
     }
 
     deinit {
@@ -174,9 +171,12 @@ public final class DecompressingReader {
                     // LZMA-alone holds one stream; anything after it is not ours to decode.
                     try fillInput()
                     if inputEnd > inputStart {
-                        throw CompressionError.corrupt(path: path, format: format, compressedOffset: compressedOffset,
-                                                       uncompressedOffset: uncompressedOffset, code: 0,
-                                                       message: "\(inputEnd - inputStart)+ bytes of trailing data after the LZMA stream")
+                        let error = CompressionError.corrupt(path: path, format: format, compressedOffset: compressedOffset,
+                                                             uncompressedOffset: uncompressedOffset, code: 0,
+                                                             message: "\(inputEnd - inputStart)+ bytes of trailing data after the LZMA stream")
+                        // The stream's own bytes are good: hand them back first; the next call reports the damage.
+                        if produced > 0 { pendingError = error; return produced }
+                        throw error
                     }
                 }
                 return produced

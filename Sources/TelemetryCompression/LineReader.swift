@@ -65,9 +65,11 @@ public struct LineReader {
             if stop > from && buffer.load(fromByteOffset: stop - 1, as: UInt8.self) == 0x0D { stop -= 1 }
             if stop == from { return }
             delivered += 1
+            // A line can be longer than `maxLineBytes` and still fit in the buffer (it holds up to 1 MiB more).
+            let tooLong = stop - from > maxLineBytes
             try body(Line(number: lineNumber, offset: discarded + from,
-                          bytes: UnsafeRawBufferPointer(start: buffer + from, count: stop - from),
-                          length: stop - from, isTooLong: false))
+                          bytes: UnsafeRawBufferPointer(start: buffer + from, count: tooLong ? 0 : stop - from),
+                          length: stop - from, isTooLong: tooLong))
         }
 
         while true {
@@ -111,7 +113,7 @@ public struct LineReader {
                 skippedLength += end - start
                 discarded += end
                 start = 0; end = 0; scan = 0
-            } else if end - start > maxLineBytes {
+            } else if end - start > maxLineBytes + 1 {   // + 1: a line of exactly maxLineBytes may still have its \r
                 skipping = true
                 skippedOffset = discarded + start
                 skippedLength = end - start

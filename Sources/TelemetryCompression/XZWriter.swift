@@ -33,7 +33,7 @@ public final class XZWriter {
         output = .allocate(byteCount: 256 * 1024, alignment: 16)
         let rc = lzma_easy_encoder(&stream, min(preset, 9), LZMA_CHECK_CRC64)
         guard rc == LZMA_OK else {
-            output.deallocate(); close(fd)
+            // Every stored property is set: `deinit` frees `output` and closes `fd`.
             throw CompressionError.codecSetup(path: path, format: .xz, code: Int32(rc.rawValue), message: "lzma_easy_encoder")
         }
     }

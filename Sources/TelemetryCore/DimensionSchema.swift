@@ -38,8 +38,8 @@ public enum AllowedValues: Sendable, Equatable {
     private static func compare(_ bound: RangeBound, lessOrEqual value: String, boundFirst: Bool) -> Bool {
         switch bound {
         case let .string(b):
-            return boundFirst ? Array(b.utf8).lexicographicallyPrecedes(Array(value.utf8)) || b == value
-                : Array(value.utf8).lexicographicallyPrecedes(Array(b.utf8)) || b == value
+            // Byte order throughout: `==` on String would call canonically equivalent forms equal.
+            return boundFirst ? !value.utf8.lexicographicallyPrecedes(b.utf8) : !b.utf8.lexicographicallyPrecedes(value.utf8)
         case let .number(b):
             guard let v = Double(value) else { return false }
             return boundFirst ? b <= v : v <= b
@@ -111,10 +111,9 @@ public struct DimensionSchema: Sendable, Equatable {
         } catch {
             throw CoreError.schemaNotJSON(path: source, detail: "\(error.localizedDescription)")
         }
-        guard let root = object as? [String: Any] else {
-            throw CoreError.invalidSchema(path: source, reason: "the document is not a JSON object")
-        }
-        guard let versionValue = root["version"] else {
+        // A document that is not an object (`["a"]`, the seed's invalid_schema.json) has no version either:
+        // same message as the C++ worker (`spec/storage.md` §2).
+        guard let root = object as? [String: Any], let versionValue = root["version"] else {
             throw CoreError.invalidSchema(path: source, reason: "version element is missing")
         }
         guard let number = versionValue as? NSNumber, !isJSONBoolean(versionValue), let version = Int(exactly: number.doubleValue) else {

@@ -9,13 +9,13 @@ struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Import storage-format files into the store (incremental, resumable).",
         discussion: """
-        Walks each PATH (a directory in the storage layout, or one file) and imports every file not imported
-        before, or changed since (by size, mtime and CRC-64 content hash). Files may be xz, lzma (LZMA-alone),
-        gzip or plain text, detected by their magic bytes. Each file is imported in one transaction: an
+        Walks each PATH (a directory in the storage layout, or one file) and imports every file not imported \
+        before, or changed since (by size, mtime and CRC-64 content hash). Files may be xz, lzma (LZMA-alone), \
+        gzip or plain text, detected by their magic bytes. Each file is imported in one transaction: an \
         interrupted import leaves a consistent store, and running the same command again completes it.
 
-        Bad lines (no tab, invalid JSON, invalid UTF-8, too long) and damaged files are counted, recorded in the
-        store's import_errors table with file, line and reason, and the import goes on; the good records of a
+        Bad lines (no tab, invalid JSON, invalid UTF-8, too long) and damaged files are counted, recorded in the \
+        store's import_errors table with file, line and reason, and the import goes on; the good records of a \
         damaged file are kept. The exit status is 1 when anything failed.
         """
     )
@@ -32,7 +32,7 @@ struct ImportCommand: ParsableCommand {
     var filter: String?
 
     @Option(help: ArgumentHelp("Parser threads (default: the number of cores).", valueName: "n"))
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    var jobs: Int?
 
     @Option(help: ArgumentHelp("Longest accepted line in bytes; longer lines are bad lines (too_long).", valueName: "bytes"))
     var maxLineBytes: Int = 16 << 20
@@ -41,8 +41,11 @@ struct ImportCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         guard maxLineBytes >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024") }
+        for path in paths where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(path): no such file or directory")
+        }
     }
 
     func run() throws {
@@ -53,9 +56,6 @@ struct ImportCommand: ParsableCommand {
             filterSchema = try filter.map { try DimensionSchema(contentsOf: $0) }
         } catch {
             throw ValidationError("\(error)")
-        }
-        for path in paths where !FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("\(path): no such file or directory")
         }
         let store: Store
         do {
@@ -70,7 +70,8 @@ struct ImportCommand: ParsableCommand {
         let interrupt = InterruptFlag()
         interrupt.install()
         let progress = TerminalProgress()
-        let importer = Importer(store: store, options: ImportOptions(filter: filterSchema, jobs: jobs, maxLineBytes: maxLineBytes))
+        let jobCount = jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        let importer = Importer(store: store, options: ImportOptions(filter: filterSchema, jobs: jobCount, maxLineBytes: maxLineBytes))
         let summary: ImportSummary
         do {
             summary = try importer.run(roots: paths, progress: { progress.update($0) }, isCancelled: { interrupt.isRaised })

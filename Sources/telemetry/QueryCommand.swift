@@ -13,10 +13,10 @@ struct QueryCommand: ParsableCommand {
         commandName: "query",
         abstract: "Run SQL over the store and print the results.",
         discussion: """
-        The store has a table `pings` (document_id, one column per schema dimension, typed info columns
-        os, os_version, arch, locale, memsize, cpucount, revision, update_channel, and payload: the ping's JSON,
-        reachable with SQLite's JSON functions such as json_extract(payload, '$.info.OS')), the view
-        `pings_dedup` (one row per document id), `duplicate_documents`, `source_files` and `import_errors`.
+        The store has a table `pings` (document_id, one column per schema dimension, typed info columns \
+        os, os_version, arch, locale, memsize, cpucount, revision, update_channel, and payload: the ping's JSON, \
+        reachable with SQLite's JSON functions such as json_extract(payload, '$.info.OS')), the view \
+        `pings_dedup` (one row per document id), `duplicate_documents`, `source_files` and `import_errors`. \
         See docs/store.md.
         """
     )
@@ -38,6 +38,9 @@ struct QueryCommand: ParsableCommand {
     func validate() throws {
         if sql == nil && file == nil { throw ValidationError("give the SQL as an argument or with --file") }
         if sql != nil && file != nil { throw ValidationError("give either the SQL argument or --file, not both") }
+        if let file, !FileManager.default.isReadableFile(atPath: file) {
+            throw ValidationError("\(file): cannot read the SQL file")
+        }
     }
 
     func run() throws {

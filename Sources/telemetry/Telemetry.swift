@@ -10,7 +10,7 @@ struct Telemetry: ParsableCommand {
         commandName: "telemetry",
         abstract: "Analyse Firefox-style telemetry on your own machine.",
         discussion: """
-        Import storage-format files (the layout Mozilla's telemetry-server wrote) into a local store, then
+        Import storage-format files (the layout Mozilla's telemetry-server wrote) into a local store, then \
         query it with SQL. The store is ./telemetry.db unless --store or TELEMETRY_STORE says otherwise.
 
         Examples:

@@ -88,7 +88,7 @@ struct HazardTests {
         let outcome = try readAll(joined)
         #expect(outcome.error == nil, "\(String(describing: outcome.error))")
         #expect(outcome.lines.count == first.count + second.count)
-        #expect(outcome.texts == first + second)
+        expectSameLines(outcome.texts, first + second)
     }
 
     // MARK: BR-09 line framing

@@ -74,9 +74,23 @@ extension CompressionError {
 }
 
 /// Runs a shell pipeline (for fixtures built with the `xz` and `gzip` CLIs) in `directory`; fails on a non-zero exit.
+/// Output goes to files, not pipes: `TelemetryTestSupport.runProcess` reads pipes with `FileHandle`, which traps on
+/// EINTR when another test's child exits at the same moment.
 func shell(_ script: String, in directory: String) throws {
-    let result = try runProcess("/bin/sh", ["-c", "set -e; " + script], currentDirectory: directory)
-    try #require(result.status == 0, "sh -c \(script) failed: \(result.stderr)")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", "set -e; " + script]
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    let stderrPath = directory + "/.shell-stderr-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: stderrPath) }
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle(forWritingAtPath: stderrPath)
+    try process.run()
+    process.waitUntilExit()
+    let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+    try #require(process.terminationStatus == 0, "sh -c \(script) failed: \(stderr)")
 }
 
 /// The bytes of a file.
@@ -114,4 +128,14 @@ func writeXZ(_ lines: [String], to path: String, preset: UInt32 = 0) throws -> S
     for line in lines { try writer.write(line + "\n") }
     try writer.finish()
     return path
+}
+
+/// `actual == expected` for long line lists, failing with the counts and the first difference instead of both lists.
+func expectSameLines(_ actual: [String], _ expected: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+    guard actual != expected else { return }
+    let first = zip(actual, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(actual.count, expected.count)
+    func show(_ lines: [String]) -> String { lines.indices.contains(first) ? String(lines[first].prefix(80)).debugDescription : "<none>" }
+    let message = "lines differ: \(actual.count) read, \(expected.count) expected; first difference at index \(first): "
+        + "\(show(actual)) vs \(show(expected))"
+    Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
 }

@@ -81,11 +81,11 @@ struct SchemaConformanceTests {
         let input = vector.input
         switch vector.op {
         case "safe_filename":
-            let value = try #require(input["value"]?.string)
+            let value = try input.required("value", \.string)
             checker.result(.string(StorageLayout.safeFilename(value)))
 
         case "sanitize_allowed_values":
-            let schema = try Self.fixtureSchema(try #require(input["schema"]?.string))
+            let schema = try Self.fixtureSchema(try input.required("schema", \.string))
             let sanitized = schema.dimensions.map(\.allowedValues.sanitizedForFilter)
             let expected = try #require(vector.expected["result"]?.array).map { allowedValues(fromJSON: $0) }
             #expect(sanitized.map(Optional.some) == expected)
@@ -93,41 +93,41 @@ struct SchemaConformanceTests {
             checker.checked("result")
 
         case "get_allowed_value":
-            let allowed = try #require(allowedValues(fromJSON: try #require(input["allowed_values"])))
+            let allowed = try input.required("allowed_values") { allowedValues(fromJSON: $0) }
             let schema = DimensionSchema(dimensions: [Dimension(fieldName: "field", allowedValues: allowed)])
-            checker.result(.string(schema.allowedValue(try #require(input["value"]?.string), at: 0)))
+            checker.result(.string(schema.allowedValue(try input.required("value", \.string), at: 0)))
 
         case "is_allowed":
-            let allowed = try #require(allowedValues(fromJSON: try #require(input["allowed_values"])))
-            checker.result(.bool(allowed.allows(try #require(input["value"]?.string))))
+            let allowed = try input.required("allowed_values") { allowedValues(fromJSON: $0) }
+            checker.result(.bool(allowed.allows(try input.required("value", \.string))))
 
         case "apply_schema":
-            let schema = try Self.fixtureSchema(try #require(input["schema"]?.string))
-            checker.result(strings(schema.apply(try #require(input["dimensions"]?.strings))))
+            let schema = try Self.fixtureSchema(try input.required("schema", \.string))
+            checker.result(strings(schema.apply(try input.required("dimensions", \.strings))))
 
         case "get_current_file":
             let path = StorageLayout.currentFile(
-                base: try #require(input["basedir"]?.string), dimensions: try #require(input["dimensions"]?.strings),
-                submissionDate: try #require(input["submission_date"]?.string), version: try #require(input["version"]?.int))
+                base: try input.required("basedir", \.string), dimensions: try input.required("dimensions", \.strings),
+                submissionDate: try input.required("submission_date", \.string), version: try input.required("version", \.int))
             checker.result(.string(path))
 
         case "get_filename":
-            let schema = try Self.fixtureSchema(try #require(input["schema"]?.string))
-            let path = StorageLayout.filename(schema: schema, base: try #require(input["basedir"]?.string),
-                                              dimensions: try #require(input["dimensions"]?.strings),
-                                              version: try #require(input["version"]?.int))
+            let schema = try Self.fixtureSchema(try input.required("schema", \.string))
+            let path = StorageLayout.filename(schema: schema, base: try input.required("basedir", \.string),
+                                              dimensions: try input.required("dimensions", \.strings),
+                                              version: try input.required("version", \.int))
             checker.result(.string(path))
 
         case "dimensions_from":
-            let schema = try Self.fixtureSchema(try #require(input["schema"]?.string))
-            let info = try #require(input["info"]?.stringMap, "info values must be strings")
-            let values = schema.dimensions(fromInfo: info, submissionDate: try #require(input["submission_date"]?.string))
+            let schema = try Self.fixtureSchema(try input.required("schema", \.string))
+            let info = try input.required("info", \.stringMap)
+            let values = schema.dimensions(fromInfo: info, submissionDate: try input.required("submission_date", \.string))
             checker.result(strings(values))
 
         case "get_field":
-            let schema = try Self.fixtureSchema(try #require(input["schema"]?.string))
+            let schema = try Self.fixtureSchema(try input.required("schema", \.string))
             let outcome = Result {
-                try schema.fields(try #require(input["fields"]?.strings), in: try #require(input["dimensions"]?.strings),
+                try schema.fields(try input.required("fields", \.strings), in: try input.required("dimensions", \.strings),
                                   limitToAllowed: input["limit_to_allowed"]?.bool ?? false,
                                   sanitize: input["sanitize"]?.bool ?? false)
             }
@@ -135,15 +135,15 @@ struct SchemaConformanceTests {
 
         case "get_dimensions":
             let outcome = Result {
-                try StorageLayout.dimensions(ofFile: try #require(input["path"]?.string), base: try #require(input["basedir"]?.string),
+                try StorageLayout.dimensions(ofFile: try input.required("path", \.string), base: try input.required("basedir", \.string),
                                              dirsOnly: input["dirs_only"]?.bool ?? false)
             }
             checker.outcome(outcome.map(strings))
 
         case "filter_files":
-            let schema = try Self.fixtureSchema(try #require(input["schema"]?.string))
-            let files = try #require(input["files"]?.strings)
-            let selection = StorageLayout.filterFiles(files, base: try #require(input["basedir"]?.string), filter: schema)
+            let schema = try Self.fixtureSchema(try input.required("schema", \.string))
+            let files = try input.required("files", \.strings)
+            let selection = StorageLayout.filterFiles(files, base: try input.required("basedir", \.string), filter: schema)
             #expect(selection.included.count + selection.excluded.count == files.count, "every path is included or excluded")
             checker.value("included", strings(selection.included))
             checker.value("excluded", strings(selection.excluded))
@@ -152,7 +152,7 @@ struct SchemaConformanceTests {
             checker.value("included_count", .number(Double(selection.included.count)))
 
         case "load_schema":
-            let path = Fixtures.sharedPath(try #require(input["schema_file"]?.string))
+            let path = Fixtures.sharedPath(try input.required("schema_file", \.string))
             let outcome = Result { try DimensionSchema(contentsOf: path) }
             if case let .failure(error) = outcome {
                 checker.error(error)
@@ -273,3 +273,17 @@ func allowedValues(fromJSON json: JSONValue) -> AllowedValues? {
 }
 
 func strings(_ values: [String]) -> JSONValue { .array(values.map(JSONValue.string)) }
+
+/// A case whose `input` lacks an argument the op needs (a malformed vector, reported as a failure).
+struct MissingInput: Error, CustomStringConvertible {
+    let description: String
+}
+
+extension JSONValue {
+    /// `input[key]` converted by `get`.
+    /// - Throws: `MissingInput` when the key is absent or of the wrong type.
+    func required<T>(_ key: String, _ get: (JSONValue) -> T?) throws -> T {
+        guard let value = self[key].flatMap(get) else { throw MissingInput(description: "input.\(key) is missing or of the wrong type") }
+        return value
+    }
+}

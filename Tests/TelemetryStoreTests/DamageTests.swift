@@ -77,7 +77,7 @@ struct DamageTests {
         #expect(try store.rows("SELECT document_id, line FROM pings ORDER BY line") == [["id-1", "1"], ["id-3", "3"]])
         let message = try store.rows("SELECT line, message FROM import_errors WHERE reason = 'too_long'")
         #expect(message.first?[0] == "2")
-        #expect(message.first?[1].contains("line of \(50 << 20 + 21) bytes") == true)
+        #expect(message.first?[1].contains("line of \((50 << 20) + 23) bytes") == true)
     }
 
     @Test func tenThousandTinyFiles() throws {
