@@ -26,15 +26,16 @@ let package = Package(
         // Pipeline stages, dependencies pointing down only.
         .target(name: "TelemetryCore"),
         .target(name: "TelemetryCompression", dependencies: ["TelemetryCore", "CLZMA", "CZlib"]),
+        .target(name: "TelemetryConvert", dependencies: ["TelemetryCore", "TelemetryCompression", "CSimdjson"]),
         .target(
             name: "TelemetryStore",
-            dependencies: ["TelemetryCore", "TelemetryCompression", "CSQLite", "CSimdjson"]
+            dependencies: ["TelemetryCore", "TelemetryCompression", "TelemetryConvert", "CSQLite", "CSimdjson"]
         ),
         .target(name: "TelemetryShell", dependencies: ["TelemetryStore", "TelemetryCore", "CEditLine"]),
         .executableTarget(
             name: "telemetry",
             dependencies: [
-                "TelemetryCore", "TelemetryCompression", "TelemetryStore", "TelemetryShell",
+                "TelemetryCore", "TelemetryCompression", "TelemetryConvert", "TelemetryStore", "TelemetryShell",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,12 +48,17 @@ let package = Package(
             dependencies: ["TelemetryCompression", "TelemetryTestSupport"]
         ),
         .testTarget(
+            name: "TelemetryConvertTests",
+            dependencies: ["TelemetryConvert", "TelemetryCompression", "TelemetryTestSupport"]
+        ),
+        .testTarget(
             name: "TelemetryStoreTests",
             dependencies: ["TelemetryStore", "TelemetryCompression", "TelemetryTestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["telemetry", "TelemetryStore", "TelemetryTestSupport"]
+            dependencies: ["telemetry", "TelemetryStore", "TelemetryTestSupport"],
+            exclude: ["Golden"]
         ),
     ],
     cxxLanguageStandard: .cxx17
