@@ -1,5 +1,6 @@
 import Foundation
 import TelemetryCompression
+import TelemetryConvert
 import TelemetryCore
 
 /// Parsed records of part of one file: their bytes live in one arena.

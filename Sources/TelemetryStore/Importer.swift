@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import TelemetryCompression
+import TelemetryConvert
 import TelemetryCore
 
 /// Options of `Importer.run`.

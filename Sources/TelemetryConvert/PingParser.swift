@@ -71,6 +71,19 @@ public final class PingParser {
 
     deinit { csj_parser_free(parser) }
 
+    /// Validates `json` without extracting fields.
+    /// - Parameter requireObject: reject a top level that is not an object.
+    /// - Returns: the number of duplicate object keys.
+    /// - Throws: `Rejection` for a document that breaks the rules above.
+    public func validate(_ json: UnsafeRawBufferPointer, padded: Bool, requireObject: Bool) throws(Rejection) -> Int {
+        do {
+            return try parse(json, padded: padded).duplicateKeys
+        } catch {
+            if !requireObject && result.status == Int32(CSJ_NOT_OBJECT.rawValue) { return Int(result.duplicate_keys) }
+            throw error
+        }
+    }
+
     /// Parses and validates `json`.
     /// - Parameter padded: `json` has `PingParser.padding` readable bytes after its end (avoids a copy).
     /// - Throws: `Rejection` for a document that breaks the rules above.
