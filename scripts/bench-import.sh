@@ -3,7 +3,7 @@
 # pings. Prints one results table and writes it to docs/benchmarks.md ("## Import").
 #
 #   scripts/bench-import.sh [--pings N] [--out DIR] [--scale] [--repeat N] [--profile] [--no-diag]
-#                           [--no-build] [--no-doc] [--keep] [--timeout SECONDS]
+#                           [--no-build] [--no-doc] [--keep] [--timeout SECONDS] [--quiet-wait SECONDS]
 #
 # Steps (each bounded by `timeout`):
 #   1. dataset: ../shared/tools/gen_pings.py --pings N --format storage --seed 42
@@ -13,10 +13,10 @@
 #   3. DuckDB in a venv (bench-out/.venv-bench, or $BENCH_VENV): pip install duckdb
 #   4. untimed preparation: decompress all files once into DIR/run/pings.tsv (<uuid>\t<json> lines) and
 #      rewrap it as JSON lines for DuckDB's read_json
-#   5. measured, one command at a time, after `sync`, under /usr/bin/time -v:
+#   5. measured, one command at a time, after `sync` and a short wait for an idle machine, under /usr/bin/time -v:
 #      telemetry import (fresh store), xz -dc (1 and 2 processes), DuckDB read_json and read_csv loads,
-#      sqlite3 shell .import; with diagnostics (default) also telemetry --jobs 1 and telemetry on the same
-#      pings as plain-text files; with --scale also telemetry on a 2x dataset (generated into DIR/scale-2N).
+#      sqlite3 shell .import; with diagnostics (default) also DuckDB and sqlite3 fed by `xz -dc` through a
+#      pipe, telemetry --jobs 1 and telemetry on the same pings as plain-text files; with --scale also telemetry on a 2x dataset (generated into DIR/scale-2N).
 #   6. table + goal ratios on stdout and in docs/benchmarks.md (scripts/bench_import_report.py).
 set -euo pipefail
 
@@ -39,6 +39,7 @@ BUILD=1
 WRITE_DOC=1
 KEEP=0
 TIMEOUT=600          # per measured command
+QUIET_WAIT=20        # at most this many seconds of waiting for an idle machine before each measured command
 PERF_FREQ=499
 ORIG_ARGS=("$@")
 
@@ -51,13 +52,18 @@ Options:
   --out DIR          dataset cache and work directory (default: bench-out/ in the repository, git-ignored)
   --scale            also import a 2x dataset (--pings 2N, generated once into DIR/scale-2N) to show that
                      peak RSS does not grow with the dataset (off by default: generation takes ~40 s more)
-  --repeat N         rounds of measurements; the table shows medians (default 1)
+  --repeat N         rounds of measurements; the table shows the best (least disturbed) run of each
+                     command and lists all of them (default 1)
   --profile          also run one import under `perf record` and add a CPU profile by component
-  --no-diag          skip the diagnostic rows (telemetry --jobs 1, telemetry from plain-text files)
+  --no-diag          skip the context and diagnostic rows (DuckDB and sqlite3 fed by xz -dc through a pipe,
+                     telemetry --jobs 1, telemetry from plain-text files)
   --no-build         use the existing .build-bench/release/telemetry
   --no-doc           do not write docs/benchmarks.md
   --keep             keep DIR/run (decompressed TSV, stores, ...: several GB) after the run
   --timeout SECONDS  limit for each measured command (default 600)
+  --quiet-wait SECONDS
+                     before each measured command, wait up to this long for the other processes to use
+                     less than a quarter of a core (default 20; 0: do not wait)
 Environment: GEN_PINGS (path of gen_pings.py), BENCH_VENV (DuckDB venv directory).
 EOF
 }
@@ -77,6 +83,7 @@ while (($#)); do
         --no-doc) WRITE_DOC=0; shift ;;
         --keep) KEEP=1; shift ;;
         --timeout) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--timeout needs seconds"; TIMEOUT=$2; shift 2 ;;
+        --quiet-wait) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--quiet-wait needs seconds"; QUIET_WAIT=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -95,7 +102,7 @@ need python3 "apt-get install -y python3 python3-venv"
 need xz "apt-get install -y xz-utils"
 need sqlite3 "apt-get install -y sqlite3"
 need git "apt-get install -y git"
-for tool in timeout sync sort find xargs awk getconf; do need "$tool" "coreutils / findutils / gawk"; done
+for tool in timeout sync sort find xargs awk getconf sleep; do need "$tool" "coreutils / findutils / gawk"; done
 if [[ ! -x /usr/bin/time || $(/usr/bin/time -v true 2>&1) != *"Maximum resident set size"* ]]; then
     missing+=("/usr/bin/time, GNU time with -v  (apt-get install -y time)")
 fi
@@ -183,7 +190,7 @@ if ((BUILD)); then
     say "swift build -c release --scratch-path .build-bench (a few minutes from scratch)"
     if ! (cd "$REPO" && timeout 1800 swift build -c release --scratch-path "$SCRATCH") >"$RUN/build.log" 2>&1; then
         tail -n 30 "$RUN/build.log" >&2
-        die "release build failed or timed out (log: $RUN/build.log)"
+        die "release build failed or timed out (log: $RUN/build.log). If the work tree is broken by edits in progress, rerun with --no-build to measure the last binary built in .build-bench"
     fi
 fi
 [[ -x $TELEMETRY ]] || die "$TELEMETRY not found (run without --no-build)"
@@ -225,7 +232,19 @@ printf 'CREATE TABLE pings(id TEXT, json TEXT);\n.mode tabs\n.import %s pings\n'
 # --- measuring -------------------------------------------------------------------------------------------------
 HZ=$(getconf CLK_TCK)
 cpu_busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
-printf 'round\tkey\twall_s\trss_kb\tuser_s\tsys_s\tother_cpu_s\tinproc_s\n' >"$RUN/results.tsv"
+
+# Waits (at most QUIET_WAIT s) until the machine used less than a quarter of a core over the last second:
+# another engineer's build or test run on this 2-core machine would otherwise slow the command down.
+wait_quiet() {
+    local waited=0 a b
+    while ((waited < QUIET_WAIT)); do
+        a=$(cpu_busy); sleep 1; b=$(cpu_busy)
+        (((b - a) * 4 < HZ)) && return 0
+        waited=$((waited + 1))
+    done
+    ((QUIET_WAIT == 0)) || say "the machine is still busy after ${QUIET_WAIT} s of waiting; measuring anyway"
+}
+printf 'round\tkey\twall_s\trss_kb\tuser_s\tsys_s\tother_cpu_s\tfs_out_blocks\tinproc_s\n' >"$RUN/results.tsv"
 
 # measure KEY ROUND COMMAND... : runs COMMAND once under /usr/bin/time -v (stdin: $MEASURE_IN or /dev/null,
 # stdout: $MEASURE_OUT or RUN/KEY.ROUND.out) and appends a results.tsv row (in-process seconds: $INPROC).
@@ -234,6 +253,7 @@ measure() {
     shift 2
     base=$RUN/$key.$round
     sync
+    wait_quiet
     before=$(cpu_busy)
     set +e
     timeout --kill-after=10 "$TIMEOUT" /usr/bin/time -v -o "$base.time" "$@" \
@@ -251,8 +271,9 @@ measure() {
         /Maximum resident set size/ { rss = $NF }
         /User time \(seconds\)/ { user = $NF }
         /System time \(seconds\)/ { sys = $NF }
+        /File system outputs/ { fsout = $NF }
         END { other = busy / hz - user - sys; if (other < 0) other = 0
-              printf "%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t", round, key, wall, rss, user, sys, other }' \
+              printf "%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%d\t", round, key, wall, rss, user, sys, other, fsout }' \
         "$base.time" >>"$RUN/results.tsv"
     printf '%s\n' "${INPROC:--}" >>"$RUN/results.tsv"
     say "$(printf '%-10s' "$key") $(tail -n 1 "$RUN/results.tsv" | awk -F'\t' '{printf "wall %6.2f s  peak RSS %5.0f MB  cpu %5.1f s  other cpu %4.1f s", $3, $4 / 1024, $5 + $6, $7}')"
@@ -283,6 +304,7 @@ te_import() {   # KEY ROUND ROOT PINGS FILES [extra args]
             (SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'pings') || ' indexes; file ' ||
             printf('%.0f', (SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()) / 1e6) || ' MB'" \
             >"$RUN/te-store.txt" 2>/dev/null || echo "?" >"$RUN/te-store.txt"
+        stat -c %s "$RUN/$key.db" >"$RUN/te-store.bytes"
     fi
     rm -f "$RUN/$key.db" "$RUN/$key.db-wal" "$RUN/$key.db-shm"
 }
@@ -308,8 +330,21 @@ for ((round = 1; round <= REPEAT; round++)); do
     rm -f "$RUN/sqlite.db"
     MEASURE_IN=$RUN/sqlite-import.sql measure sqlite "$round" sqlite3 "$RUN/sqlite.db"
     [[ $(sqlite3 "$RUN/sqlite.db" 'SELECT count(*) FROM pings') == "$PINGS" ]] || die "sqlite3: the table does not have $PINGS rows"
+    stat -c %s "$RUN/sqlite.db" >"$RUN/sqlite-db.bytes"
     rm -f "$RUN/sqlite.db"
     if ((DIAG)); then
+        # Context, end to end from the xz files: one `xz -dc` process piped into the loader.
+        rm -f "$RUN/duck_csv_xz.duckdb" "$RUN/duck_csv_xz.duckdb.wal"
+        measure duck_csv_xz "$round" bash -c 'set -o pipefail; vpy=$1 helper=$2 db=$3; shift 3
+            xz -dc -- "$@" | "$vpy" "$helper" load read_csv /dev/stdin "$db"' \
+            bash "$VPY" "$SCRIPTS/bench_duckdb.py" "$RUN/duck_csv_xz.duckdb" "${FILES[@]}"
+        [[ $(json_get "$RUN/duck_csv_xz.$round.out" rows) == "$PINGS" ]] || die "duck_csv_xz: the DuckDB table does not have $PINGS rows"
+        rm -f "$RUN/duck_csv_xz.duckdb" "$RUN/duck_csv_xz.duckdb.wal" "$RUN/sqlite_xz.db"
+        sqlite3 "$RUN/sqlite_xz.db" 'CREATE TABLE pings(id TEXT, json TEXT)'
+        measure sqlite_xz "$round" bash -c 'set -o pipefail; db=$1; shift
+            xz -dc -- "$@" | sqlite3 -cmd ".mode tabs" "$db" ".import /dev/stdin pings"' bash "$RUN/sqlite_xz.db" "${FILES[@]}"
+        [[ $(sqlite3 "$RUN/sqlite_xz.db" 'SELECT count(*) FROM pings') == "$PINGS" ]] || die "sqlite_xz: the table does not have $PINGS rows"
+        rm -f "$RUN/sqlite_xz.db"
         te_import te_j1 "$round" "$OUT/storage" "$PINGS" "${#FILES[@]}" --jobs 1
         te_import te_plain "$round" "$RUN/plain" "$PINGS" "${#FILES[@]}"
     fi
@@ -338,6 +373,7 @@ for a in "${ORIG_ARGS[@]}"; do cmdline+=" $a"; done
     printf 'command\t%s\n' "$cmdline"
     printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
     printf 'commit\t%s\n' "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    printf 'binary\t%s\n' "$( ((BUILD)) && echo "built by this run" || echo "--no-build: the binary built $(date -u -r "$TELEMETRY" '+%Y-%m-%d %H:%M UTC'), not by this run")"
     printf 'dirty\t%s\n' "$([[ -n $(git -C "$REPO" status --porcelain -- Sources Package.swift 2>/dev/null) ]] && echo 1 || echo 0)"
     printf 'nproc\t%s\n' "$(nproc)"
     printf 'cpu_model\t%s\n' "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
@@ -354,6 +390,7 @@ for a in "${ORIG_ARGS[@]}"; do cmdline+=" $a"; done
     printf 'pings_x2\t%s\n' "$PINGS2"
     printf 'json_bytes_x2\t%s\n' "$( ((SCALE)) && manifest_field "$DATA2" bytes_uncompressed || echo 0)"
     printf 'repeat\t%s\n' "$REPEAT"
+    printf 'quiet_wait\t%s\n' "$QUIET_WAIT"
     printf 'te_command\t%s\n' "telemetry import $(rel "$OUT")/storage --store X.db --json"
     printf 'duckdb_version\t%s\n' "$(json_get "$RUN/duck_json.1.out" duckdb_version)"
     printf 'duckdb_threads\t%s\n' "$(json_get "$RUN/duck_json.1.out" threads)"
@@ -363,6 +400,8 @@ for a in "${ORIG_ARGS[@]}"; do cmdline+=" $a"; done
         "$VPY" "$SCRIPTS/bench_duckdb.py" sql read_csv; echo ';'; } | tr '\n' '\037')"
     printf 'sqlite_version\t%s\n' "$(sqlite3 --version | cut -d' ' -f1)"
     printf 'te_store\t%s\n' "$(cat "$RUN/te-store.txt")"
+    printf 'te_store_bytes\t%s\n' "$(cat "$RUN/te-store.bytes")"
+    printf 'sqlite_db_bytes\t%s\n' "$(cat "$RUN/sqlite-db.bytes")"
     ((PROFILE)) && printf 'profile_md\t%s\n' "$RUN/profile.md"
     true
 } >"$RUN/meta.tsv"

@@ -19,3 +19,43 @@ static inline int cedit_hist_unique(History *h, HistEvent *ev, int on) { return 
 static inline FILE *cedit_stdin(void) { return stdin; }
 static inline FILE *cedit_stdout(void) { return stdout; }
 static inline FILE *cedit_stderr(void) { return stderr; }
+
+// --- TelemetryShell additions ---------------------------------------------------------------------------------
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+// EL_SETTY takes a NULL-terminated list. "-d": edit mode only; "-isig": while a line is edited, Ctrl-C reaches the
+// key map (bound to the shell's own function) instead of raising SIGINT; queries still get SIGINT.
+static inline int cedit_edit_mode_no_isig(EditLine *e) { return el_set(e, EL_SETTY, "-d", "-isig", NULL); }
+static inline int cedit_set_addfn_bind(EditLine *e, const char *name, const char *help, cedit_cmd_fn f, const char *key) {
+  int rc = el_set(e, EL_ADDFN, name, help, f);
+  return rc != 0 ? rc : el_set(e, EL_BIND, key, name, NULL);
+}
+// fcntl is variadic.
+static inline int cedit_set_nonblocking_cloexec(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+  return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+static inline int cedit_set_cloexec(int fd) { return fcntl(fd, F_SETFD, FD_CLOEXEC); }
+// SIGINT → one byte on a pipe; write(2) is async-signal-safe, and the shell's watcher thread does the rest.
+// The variable is static: Swift emits one copy per object file that uses these two functions, so call them from
+// one Swift file only (TelemetryShell/InterruptWatcher.swift).
+static int cedit_sigint_write_fd = -1;
+static inline void cedit_sigint_handler(int signo) {
+  (void)signo;
+  int saved = errno;
+  if (cedit_sigint_write_fd >= 0) { char byte = 1; ssize_t n = write(cedit_sigint_write_fd, &byte, 1); (void)n; }
+  errno = saved;
+}
+static inline int cedit_install_sigint(int write_fd) {
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  cedit_sigint_write_fd = write_fd;
+  action.sa_handler = cedit_sigint_handler;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  return sigaction(SIGINT, &action, NULL);
+}

@@ -29,3 +29,25 @@ public enum CompressionError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension CompressionError {
+    /// The `code` of the `.corrupt` error `Gzip.inflate` throws when the data inflates past its output limit.
+    /// Not a zlib or liblzma code (those are small integers), so it cannot be confused with one.
+    public static let outputLimitExceededCode: Int32 = 0x4C49_4D54   // "LIMT"
+
+    /// The error for data that inflates to more than `limit` bytes (`spec/payloads.md` §10.4 `max_uncompressed`;
+    /// hazards BR-06): a `.corrupt` error with `outputLimitExceededCode`, `uncompressedOffset` = `limit` + 1 (where
+    /// inflating stopped) and `compressedOffset` = input bytes consumed by then. `isDamage` is true: a body over the
+    /// limit is `corrupted_data`.
+    /// - Note: a `.corrupt` case rather than a case of its own so that existing exhaustive `switch`es over
+    ///   `CompressionError` keep compiling; match it with `exceededOutputLimit`.
+    public static func tooLarge(path: String, format: CompressionFormat, limit: Int, compressedOffset: Int) -> CompressionError {
+        .corrupt(path: path, format: format, compressedOffset: compressedOffset, uncompressedOffset: limit + 1,
+                 code: outputLimitExceededCode, message: "uncompressed size exceeds \(limit)")
+    }
+
+    /// The output limit in bytes when this error says the data inflates past it (see `tooLarge`); nil otherwise.
+    public var exceededOutputLimit: Int? {
+        if case let .corrupt(_, _, _, uncompressed, code, _) = self, code == Self.outputLimitExceededCode { uncompressed - 1 } else { nil }
+    }
+}

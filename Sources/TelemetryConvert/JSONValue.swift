@@ -87,7 +87,8 @@ public struct JSONObject: Sendable, Equatable {
 
 extension JSONValue {
     /// Minimal JSON (no spaces: separators `,` and `:`), as the storage format wants (`spec/storage.md` §1).
-    /// Non-ASCII characters are written as UTF-8 (readers accept both); control characters as `\uXXXX`;
+    /// Non-ASCII characters and control characters are written as `\uXXXX` escapes (surrogate pairs above
+    /// U+FFFF), as the seed's Python writer did, so storage files are pure ASCII;
     /// doubles in the shortest form that reads back as the same value.
     public var minimalJSON: String {
         var out = ""
@@ -131,9 +132,9 @@ extension JSONValue {
 
     static func writeString(_ s: String, to out: inout String) {
         out += "\""
-        var needsEscape = false
-        for byte in s.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C { needsEscape = true; break }
-        if !needsEscape {
+        var plain = true
+        for byte in s.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C || byte >= 0x80 { plain = false; break }
+        if plain {
             out += s
         } else {
             for scalar in s.unicodeScalars {
@@ -145,13 +146,23 @@ extension JSONValue {
                 case "\t": out += "\\t"
                 case "\u{08}": out += "\\b"
                 case "\u{0C}": out += "\\f"
-                case let c where c.value < 0x20:
-                    let hex = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                case let c where c.value < 0x20 || c.value >= 0x80:
+                    if c.value > 0xFFFF {
+                        let v = c.value - 0x10000
+                        appendEscape(0xD800 + (v >> 10), to: &out)
+                        appendEscape(0xDC00 + (v & 0x3FF), to: &out)
+                    } else {
+                        appendEscape(c.value, to: &out)
+                    }
                 default: out.unicodeScalars.append(scalar)
                 }
             }
         }
         out += "\""
+    }
+
+    private static func appendEscape(_ unit: UInt32, to out: inout String) {
+        let hex = String(unit, radix: 16)
+        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 }

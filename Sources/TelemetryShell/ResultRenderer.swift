@@ -11,6 +11,12 @@ public enum OutputFormat: String, CaseIterable, Sendable {
     case tsv
     /// A JSON array of objects (one per row), RFC 8259: non-finite reals become `null`, blobs hex strings.
     case json
+    /// A GitHub-flavoured Markdown table, always with its header row; numeric columns right-aligned (`--:`),
+    /// `|` escaped as `\|`, line breaks inside a value as `<br>`. Never truncated.
+    case markdown
+    /// One `column = value` line per column, names right-aligned, a blank line between rows (sqlite3's
+    /// `.mode line`): for wide rows. Never truncated.
+    case line
 }
 
 /// Renders `Store.QueryResult`s as text (docs/cli.md "Output formats").
@@ -33,6 +39,8 @@ public struct ResultRenderer: Sendable {
         case .csv: renderCSV(result)
         case .tsv: renderTSV(result)
         case .json: renderJSON(result)
+        case .markdown: renderMarkdown(result)
+        case .line: renderLines(result)
         }
     }
 
@@ -131,6 +139,49 @@ public struct ResultRenderer: Sendable {
             out += "}"
         }
         out += result.rows.isEmpty ? "]\n" : "\n]\n"
+        return out
+    }
+
+    private func renderMarkdown(_ result: Store.QueryResult) -> String {
+        guard !result.columns.isEmpty else { return "" }
+        func escape(_ s: String) -> String {
+            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
+                .replacingOccurrences(of: "\r\n", with: "<br>").replacingOccurrences(of: "\n", with: "<br>")
+        }
+        let header = result.columns.map(escape)
+        let cells = result.rows.map { row in row.map { escape(Self.text($0, nullText: "NULL")) } }
+        let numeric: [Bool] = result.columns.indices.map { column in
+            !result.rows.isEmpty && result.rows.allSatisfy { row in
+                switch row[column] { case .integer, .real, .null: true; default: false }
+            }
+        }
+        let widths = result.columns.indices.map { column in
+            max(3, header[column].count, cells.map { $0[column].count }.max() ?? 0)
+        }
+        func line(_ values: [String]) -> String {
+            "| " + values.enumerated().map { column, value in
+                let pad = String(repeating: " ", count: max(0, widths[column] - value.count))
+                return numeric[column] ? pad + value : value + pad
+            }.joined(separator: " | ") + " |\n"
+        }
+        var out = line(header)
+        out += "|" + widths.indices.map { column in
+            numeric[column] ? String(repeating: "-", count: widths[column] + 1) + ":" : String(repeating: "-", count: widths[column] + 2)
+        }.joined(separator: "|") + "|\n"
+        for row in cells { out += line(row) }
+        return out
+    }
+
+    private func renderLines(_ result: Store.QueryResult) -> String {
+        let nameWidth = result.columns.map(\.count).max() ?? 0
+        var out = ""
+        for (rowIndex, row) in result.rows.enumerated() {
+            if rowIndex > 0 { out += "\n" }
+            for (column, value) in row.enumerated() {
+                let name = result.columns[column]
+                out += String(repeating: " ", count: nameWidth - name.count) + name + " = " + Self.text(value, nullText: "NULL") + "\n"
+            }
+        }
         return out
     }
 

@@ -12,21 +12,26 @@ public final class TerminalProgress: @unchecked Sendable {   // used from the im
 
     public init() { isTerminal = isatty(2) == 1 }
 
-    /// Redraws the progress line.
+    /// Redraws the progress line for an import.
     public func update(_ p: ImportProgress) {
+        update(label: "pings \(p.pings)  bad \(p.badLines)", done: p.compressedBytesDone, total: p.compressedBytesTotal,
+               filesDone: p.filesDone, filesTotal: p.filesTotal,
+               bytesPerSecond: p.elapsedSeconds > 0 ? Double(p.uncompressedBytes) / p.elapsedSeconds : 0, elapsed: p.elapsedSeconds)
+    }
+
+    /// Redraws the progress line: a bar of `done`/`total` (bytes), files, `label`, MB/s and ETA.
+    public func update(label: String, done: Int, total: Int, filesDone: Int, filesTotal: Int, bytesPerSecond: Double, elapsed: Double) {
         guard isTerminal else { return }
-        let fraction = p.compressedBytesTotal > 0 ? Double(p.compressedBytesDone) / Double(p.compressedBytesTotal) : 1
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
         let barWidth = 24
         let filled = Int((fraction * Double(barWidth)).rounded(.down))
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: max(0, barWidth - filled))
-        let mbps = p.elapsedSeconds > 0 ? Double(p.uncompressedBytes) / 1e6 / p.elapsedSeconds : 0
         var eta = "--"
         if fraction > 0.01 && fraction < 1 {
-            let remaining = p.elapsedSeconds * (1 - fraction) / fraction
-            eta = Self.duration(remaining)
+            eta = Self.duration(elapsed * (1 - fraction) / fraction)
         } else if fraction >= 1 { eta = "0s" }
-        let text = String(format: "%@ %3.0f%%  files %d/%d  pings %d  bad %d  %.1f MB/s  ETA %@",
-                          bar, fraction * 100, p.filesDone, p.filesTotal, p.pings, p.badLines, mbps, eta)
+        let text = String(format: "%@ %3.0f%%  files %d/%d  %@  %.1f MB/s  ETA %@",
+                          bar, fraction * 100, filesDone, filesTotal, label, bytesPerSecond / 1e6, eta)
         FileHandle.standardError.write(Data(("\r" + text + "\u{1B}[K").utf8))
         lastWidth = text.count
     }

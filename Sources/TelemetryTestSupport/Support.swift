@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Locations of test inputs: the repository root and `../shared` (real data, conformance vectors, hazards).
 public enum Fixtures {
@@ -90,8 +93,22 @@ public struct ProcessResult: Sendable {
 }
 
 /// Runs `executable` with `arguments`, optional stdin text and extra environment; waits for it.
+///
+/// The child's stdin, stdout and stderr are temporary regular files, not pipes: reading a pipe with `FileHandle`
+/// traps when `read` fails with EINTR (Foundation's SIGCHLD handler fires whenever another test's child exits),
+/// and a pipe can fill and block the child. The child starts with no blocked signals (see `withChildSignalMask`).
 public func runProcess(_ executable: String, _ arguments: [String], stdin: String? = nil,
                        environment: [String: String] = [:], currentDirectory: String? = nil) throws -> ProcessResult {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("runProcess-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let inURL = scratch.appendingPathComponent("stdin")
+    let outURL = scratch.appendingPathComponent("stdout")
+    let errURL = scratch.appendingPathComponent("stderr")
+    try Data((stdin ?? "").utf8).write(to: inURL)
+    try Data().write(to: outURL)
+    try Data().write(to: errURL)
+
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -99,22 +116,32 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Strin
     for (k, v) in environment { env[k] = v }
     process.environment = env
     if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    let input = try FileHandle(forReadingFrom: inURL)
+    let output = try FileHandle(forWritingTo: outURL)
+    let error = try FileHandle(forWritingTo: errURL)
+    defer { try? input.close(); try? output.close(); try? error.close() }
     process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try? input.fileHandleForWriting.close()
-    // Read both pipes concurrently so a full pipe cannot block the child.
-    nonisolated(unsafe) var errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
+    process.standardOutput = output
+    process.standardError = error
+    try withChildSignalMask { try process.run() }
     process.waitUntilExit()
     return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+                         stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                         stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+}
+
+/// Runs `body` (which should start a child process with `Process.run()`) with no signals blocked on this thread.
+///
+/// A child inherits the signal mask of the thread that spawns it, and `Process` on Linux does not reset it. Test
+/// code runs on Swift concurrency / Dispatch worker threads, which block almost every signal, so without this a
+/// child starts with SIGTERM, SIGINT, SIGCHLD… blocked: Python's `multiprocessing.Pool` then never ends its
+/// workers (`gen_pings.py` hangs for ever) and a SIGINT sent to the child is never delivered.
+public func withChildSignalMask<T>(_ body: () throws -> T) rethrows -> T {
+    #if canImport(Glibc)
+    var none = sigset_t(), previous = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &previous)
+    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+    #endif
+    return try body()
 }

@@ -42,7 +42,7 @@ struct KillResumeTests {
         process.arguments = ["import", root, "--store", store, "--jobs", "2"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try withChildSignalMask { try process.run() }
         let deadline = Date(timeIntervalSinceNow: 300)
         while process.isRunning && Date() < deadline {
             if let committed = committedFiles(store), committed >= killAt { break }

@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import TelemetryConvert
+import TelemetryCore
+import TelemetryShell
+
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert raw submission logs into the storage layout, validating every ping.",
+        discussion: """
+        Reads raw logs (v1/v2 records, the version decided by the content) or text files of
+        `<document id>\\t<json>` lines, validates each payload (versions 1–5) against the Histograms.json of its
+        revision, compacts histograms, and writes xz files in the storage layout under --out. A file gets its
+        final name (`<...>.v2.log.<32 hex>.xz`) only when complete.
+
+        Every rejected record is counted by category (corrupted_data, empty_data, invalid_path, uuid_only_path,
+        conversion_error, missing_revision, missing_revision_repo, unknown_revision, bad_payload, write_failed)
+        and written with its raw bytes to <out>/errors/<input name>.errors.jsonl. Histogram definitions come from
+        --histogram-cache (laid out <repo>/<revision>/Histograms.json) and, when given, --histogram-server.
+        The exit status is 1 when any record was rejected.
+        """
+    )
+
+    @Argument(help: ArgumentHelp("Raw log files or directories of them.", valueName: "input"))
+    var inputs: [String]
+
+    @Option(help: ArgumentHelp("Output directory (the storage layout's root).", valueName: "dir"))
+    var out: String
+
+    @Option(help: ArgumentHelp("Dimension schema JSON (default: the seed's 6 dimensions).", valueName: "file"))
+    var schema: String?
+
+    @Option(help: ArgumentHelp("Directory of Histograms.json files: <repo>/<revision>/Histograms.json.", valueName: "dir"))
+    var histogramCache: String?
+
+    @Option(help: ArgumentHelp("Histogram server to fetch missing revisions from (saved into the cache).", valueName: "url"))
+    var histogramServer: String?
+
+    @Option(help: ArgumentHelp("Parallel input files (default: the number of cores).", valueName: "n"))
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: ArgumentHelp("Rotate output files at this many uncompressed bytes.", valueName: "bytes"))
+    var maxFileSize: Int = 500_000_000
+
+    @Option(help: ArgumentHelp("xz preset of the output files, 0–9.", valueName: "n"))
+    var xzPreset: UInt32 = 0
+
+    @Option(help: ArgumentHelp("Largest accepted record after inflating, in bytes.", valueName: "bytes"))
+    var maxUncompressed: Int = 1_048_576
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard xzPreset <= 9 else { throw ValidationError("--xz-preset must be 0–9") }
+        guard maxFileSize >= 1 else { throw ValidationError("--max-file-size must be positive") }
+        guard maxUncompressed >= 1 else { throw ValidationError("--max-uncompressed must be positive") }
+        if let histogramServer, URL(string: histogramServer)?.scheme?.hasPrefix("http") != true {
+            throw ValidationError("--histogram-server must be an http(s) URL")
+        }
+    }
+
+    func run() throws {
+        for input in inputs where !FileManager.default.fileExists(atPath: input) {
+            throw ValidationError("\(input): no such file or directory")
+        }
+        var options = ConvertOptions()
+        do {
+            options.schema = try schema.map { try DimensionSchema(contentsOf: $0) } ?? .seed
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        options.jobs = jobs
+        options.maxFileBytes = maxFileSize
+        options.preset = xzPreset
+        options.maxUncompressedBytes = maxUncompressed
+        if histogramCache == nil && histogramServer == nil {
+            printError("warning: no --histogram-cache or --histogram-server: pings with histograms will be unknown_revision")
+        }
+        let cache = RevisionCache(cacheDirectory: histogramCache, histogramServer: histogramServer)
+        let converter = Converter(outputDirectory: out, options: options,
+                                  payloadConverter: PayloadConverter(compact: HistogramCompactor.compacting(with: cache)))
+        let interrupt = InterruptFlag()
+        interrupt.install()
+        let bar = TerminalProgress()
+        let summary: ConvertSummary
+        do {
+            summary = try converter.run(inputs: inputs, progress: { p in
+                bar.update(label: "records \(p.records)  rejected \(p.rejected)", done: p.bytesDone, total: p.bytesTotal,
+                           filesDone: p.filesDone, filesTotal: p.filesTotal, bytesPerSecond: p.elapsedSeconds > 0 ? Double(p.bytesDone) / p.elapsedSeconds : 0,
+                           elapsed: p.elapsedSeconds)
+            }, isCancelled: { interrupt.isRaised })
+        } catch {
+            bar.finish()
+            printError("\(error)")
+            throw ExitCode(2)
+        }
+        bar.finish()
+        print(json ? ConvertReport.json(summary) : ConvertReport.text(summary), terminator: "")
+        if summary.rejected > 0 || !summary.inputErrors.isEmpty || interrupt.isRaised { throw ExitCode(1) }
+    }
+}
+
+/// Text and JSON forms of a `ConvertSummary`, like the seed converter's closing report.
+enum ConvertReport {
+    static func text(_ s: ConvertSummary) -> String {
+        let mbIn = Double(s.bytesIn) / 1e6, mbOut = Double(s.bytesOut) / 1e6
+        var out = "Processed \(s.processed) records from \(s.inputFiles) file(s) in \(String(format: "%.2f", s.seconds)) s: "
+        out += "\(s.converted) converted, \(s.rejected) rejected.\n"
+        out += String(format: "MB in %.2f (%.1f MB/s), MB out %.2f uncompressed, %.2f compressed, %d file(s) written.\n",
+                      mbIn, s.seconds > 0 ? mbIn / s.seconds : 0, mbOut, Double(s.compressedBytesOut) / 1e6, s.filesWritten.count)
+        if !s.failures.isEmpty {
+            out += "Failures: " + s.failures.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ") + ".\n"
+        }
+        if !s.warnings.isEmpty {
+            out += "Warnings: " + s.warnings.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ".\n"
+        }
+        if s.skippedBytes > 0 { out += "Skipped bytes: \(s.skippedBytes).\n" }
+        if !s.unknownHistograms.isEmpty {
+            let names = s.unknownHistograms.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            out += "Unknown histograms (dropped): " + names.prefix(20).map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+            out += names.count > 20 ? ", … (\(names.count) names)\n" : "\n"
+        }
+        if !s.mismatchedHistograms.isEmpty {
+            let names = s.mismatchedHistograms.sorted { $0.key < $1.key }
+            out += "Definition mismatches: " + names.prefix(20).map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + "\n"
+        }
+        for error in s.inputErrors.prefix(20) { out += "Input error: \(error)\n" }
+        return out
+    }
+
+    static func json(_ s: ConvertSummary) -> String {
+        let object: [String: Any] = [
+            "input_files": s.inputFiles, "processed": s.processed, "converted": s.converted, "rejected": s.rejected,
+            "failures": Dictionary(uniqueKeysWithValues: s.failures.map { ($0.key.rawValue, $0.value) }),
+            "warnings": s.warnings, "unknown_histograms": s.unknownHistograms, "definition_mismatches": s.mismatchedHistograms,
+            "skipped_bytes": s.skippedBytes, "bytes_in": s.bytesIn, "bytes_out": s.bytesOut,
+            "compressed_bytes_out": s.compressedBytesOut, "files_written": s.filesWritten, "input_errors": s.inputErrors,
+            "seconds": s.seconds,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
