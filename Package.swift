@@ -53,7 +53,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TelemetryStoreTests",
-            dependencies: ["TelemetryStore", "TelemetryCompression", "TelemetryTestSupport"]
+            dependencies: ["TelemetryStore", "TelemetryConvert", "TelemetryCompression", "TelemetryTestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",

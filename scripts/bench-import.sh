@@ -188,7 +188,15 @@ ensure_dataset "$OUT" "$PINGS"
 TELEMETRY=$SCRATCH/release/telemetry
 if ((BUILD)); then
     say "swift build -c release --scratch-path .build-bench (a few minutes from scratch)"
-    if ! (cd "$REPO" && timeout 1800 swift build -c release --scratch-path "$SCRATCH") >"$RUN/build.log" 2>&1; then
+    built=0
+    for attempt in 1 2 3; do   # a source edited by someone else during the build fails it: try again
+        if (cd "$REPO" && timeout 1800 swift build -c release --scratch-path "$SCRATCH") >"$RUN/build.log" 2>&1; then
+            built=1; break
+        fi
+        grep -q 'was modified during the build' "$RUN/build.log" || break
+        say "a source file changed during the build (attempt $attempt); building again"
+    done
+    if ((!built)); then
         tail -n 30 "$RUN/build.log" >&2
         die "release build failed or timed out (log: $RUN/build.log). If the work tree is broken by edits in progress, rerun with --no-build to measure the last binary built in .build-bench"
     fi

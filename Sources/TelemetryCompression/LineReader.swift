@@ -17,6 +17,16 @@ public struct Line {
     public let length: Int
     /// The line exceeded the reader's `maxLineBytes`; its bytes were skipped, not buffered.
     public let isTooLong: Bool
+
+    /// A line from elsewhere (e.g. a converted raw-log record); `bytes` must have `LineReader.padding` readable
+    /// bytes after its end when it is handed to code that parses padded input.
+    public init(number: Int, offset: Int, bytes: UnsafeRawBufferPointer, length: Int, isTooLong: Bool) {
+        self.number = number
+        self.offset = offset
+        self.bytes = bytes
+        self.length = length
+        self.isTooLong = isTooLong
+    }
 }
 
 /// Splits a decompressed stream into lines (`spec/storage.md` §1: LF-terminated; a NUL byte also ends a

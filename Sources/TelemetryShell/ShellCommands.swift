@@ -25,10 +25,10 @@ extension ShellSession {
 
     /// `.help` without arguments: one line per command, then how statements and keys work.
     static var helpText: String {
-        let column = 32
+        let column = 34
         var text = ""
         for command in DotCommand.all {
-            if command.usage.count < column {
+            if command.usage.count + 2 <= column {
                 text += command.usage + String(repeating: " ", count: column - command.usage.count) + command.summary + "\n"
             } else {
                 text += command.usage + "\n" + String(repeating: " ", count: column) + command.summary + "\n"

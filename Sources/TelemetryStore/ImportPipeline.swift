@@ -10,6 +10,8 @@ final class RecordChunk: @unchecked Sendable {   // handed from one parser threa
         var idStart: Int, idEnd: Int
         var payloadStart: Int, payloadEnd: Int
         var info: [PingParser.InfoValue?]
+        /// Per-record dimensions (raw logs); nil: the file's path dimensions.
+        var dimensions: [String]? = nil
     }
     struct Problem {
         var line: Int
@@ -23,6 +25,8 @@ final class RecordChunk: @unchecked Sendable {   // handed from one parser threa
     var badLines: [Problem] = []
     var warnings: [Problem] = []
     var uncompressedBytes = 0
+    /// Raw-log records the filter excluded.
+    var excludedRecords = 0
 
     init(capacity: Int) { arena.reserveCapacity(capacity) }
 }
@@ -50,6 +54,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
     private let files: [ImportCandidate]
     private let options: ImportOptions
     private let fields: [String]
+    private let schema: DimensionSchema
     private let condition = NSCondition()
     private var queues: [[PipelineMessage]]
     private var nextFile = 0
@@ -60,10 +65,11 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
     private static let chunkBytes = 4 << 20
     private static let queueDepth = 4
 
-    init(files: [ImportCandidate], options: ImportOptions, fields: [String]) {
+    init(files: [ImportCandidate], options: ImportOptions, fields: [String], schema: DimensionSchema) {
         self.files = files
         self.options = options
         self.fields = fields
+        self.schema = schema
         queues = Array(repeating: [], count: files.count)
         lookahead = 2 * options.jobs
     }
@@ -138,6 +144,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
 
     /// Reads one file and posts its chunks and end. Returns false when cancelled.
     private func parse(file: ImportCandidate, index: Int, parser: PingParser) -> Bool {
+        if file.isRawLog { return parseRawLog(file: file, index: index, parser: parser) }
         var end = FileEnd()
         if file.size == 0 {
             end.failure = .init(reason: "empty_file", message: "\(file.path): empty file (0 bytes): nothing to import", line: nil, offset: 0)
@@ -184,6 +191,83 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
         if !chunk.records.isEmpty || !chunk.badLines.isEmpty || !chunk.warnings.isEmpty || chunk.uncompressedBytes > 0 {
             if !post(.records(chunk), file: index) { return false }
         }
+        return post(.end(end), file: index)
+    }
+
+    /// Converts a raw submission log record by record (`RecordConverter`) and posts the converted pings with
+    /// their own dimensions (from `info` and the record's timestamp, allowed values applied and sanitised as in
+    /// the storage layout). Rejected records become bad lines whose reason is the record category.
+    private func parseRawLog(file: ImportCandidate, index: Int, parser: PingParser) -> Bool {
+        var end = FileEnd()
+        let converter = RecordConverter(schema: schema, payloadConverter: options.payloadConverter
+                                        ?? PayloadConverter(compact: { _, revision throws(PayloadRejection) in
+                                            throw PayloadRejection(.unknownRevision, "Failed to fetch histograms for URL: \(revision)")
+                                        }))
+        let filter = options.filter?.asFilter
+        var chunk = RecordChunk(capacity: Self.chunkBytes + (64 << 10))
+        var scratch = [UInt8]()
+        do {
+            let reader = try RawLogReader(path: file.path)
+            var recordNumber = 0
+            while let item = try reader.next() {
+                switch item {
+                case let .record(record):
+                    recordNumber += 1
+                    switch converter.convert(record, source: file.path) {
+                    case let .rejected(rejection):
+                        chunk.badLines.append(.init(line: recordNumber, offset: record.offset, reason: rejection.category.rawValue,
+                                                    message: "\(file.path): record at byte \(record.offset): \(rejection.message)", documentID: nil))
+                    case let .converted(converted):
+                        let dims = schema.apply(converted.dimensions).map(StorageLayout.safeFilename)
+                        if let filter, !filter.allows(dims) { chunk.excludedRecords += 1; continue }
+                        scratch.removeAll(keepingCapacity: true)
+                        scratch.append(contentsOf: converted.documentID.utf8)
+                        scratch.append(0x09)
+                        scratch.append(contentsOf: converted.json.utf8)
+                        let length = scratch.count
+                        scratch.append(contentsOf: repeatElement(0, count: LineReader.padding))
+                        let before = chunk.records.count
+                        scratch.withUnsafeBytes { bytes in
+                            let line = Line(number: recordNumber, offset: record.offset,
+                                            bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), length: length, isTooLong: false)
+                            Self.parse(line: line, path: file.path, parser: parser, into: chunk)
+                        }
+                        if chunk.records.count > before { chunk.records[chunk.records.count - 1].dimensions = dims }
+                        for name in converted.unknownHistograms {
+                            chunk.warnings.append(.init(line: recordNumber, offset: record.offset, reason: "unknown_histogram",
+                                                        message: "\(file.path): record at byte \(record.offset): histogram \(name) is not defined in its revision; left out",
+                                                        documentID: converted.documentID))
+                        }
+                        for name in converted.mismatchedHistograms {
+                            chunk.warnings.append(.init(line: recordNumber, offset: record.offset, reason: "definition_mismatch",
+                                                        message: "\(file.path): record at byte \(record.offset): histogram \(name) declares another layout than its definition",
+                                                        documentID: converted.documentID))
+                        }
+                    }
+                case let .event(event):
+                    switch event {
+                    case let .skippedBytes(offset, count):
+                        chunk.warnings.append(.init(line: recordNumber, offset: offset, reason: "skipped_bytes",
+                                                    message: "\(file.path): \(count) byte(s) skipped at byte \(offset) to find the next record", documentID: nil))
+                    case let .rejectedPreamble(offset, reason):
+                        chunk.badLines.append(.init(line: recordNumber + 1, offset: offset, reason: RecordCategory.corruptedData.rawValue,
+                                                    message: "\(file.path): record at byte \(offset): \(reason)", documentID: nil))
+                    case let .truncatedRecord(offset):
+                        chunk.badLines.append(.init(line: recordNumber + 1, offset: offset, reason: RecordCategory.corruptedData.rawValue,
+                                                    message: "\(file.path): record at byte \(offset) is cut short by the end of the file", documentID: nil))
+                    }
+                }
+                if chunk.arena.count >= Self.chunkBytes {
+                    if !post(.records(chunk), file: index) { return false }
+                    chunk = RecordChunk(capacity: Self.chunkBytes + (64 << 10))
+                }
+            }
+            end.hash = try? DecompressingReader.crc64(ofFile: file.path)
+        } catch {
+            end.failure = .init(reason: "unreadable", message: "\(error)", line: nil, offset: nil)
+        }
+        chunk.uncompressedBytes = chunk.arena.count
+        if !post(.records(chunk), file: index) { return false }
         return post(.end(end), file: index)
     }
 

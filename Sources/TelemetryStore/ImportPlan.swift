@@ -11,6 +11,8 @@ struct ImportCandidate: Sendable {
     let dimensions: Result<[String], CoreError>
     let size: Int
     let mtimeNanoseconds: Int64
+    /// A raw submission log (`spec/raw-log.md`): converted record by record, dimensions from each ping.
+    var isRawLog = false
 }
 
 /// Walks import roots in the storage layout (`spec/storage.md` §3, §4).
@@ -48,13 +50,20 @@ enum LayoutWalker {
             } catch {
                 dims = .failure(.unparsableStoragePath(path: path, reason: "\(error)"))
             }
+            var st = stat()
+            guard stat(path, &st) == 0 else { return }
+            let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            if startsWithRawLogRecord(path) {
+                // Raw logs hold every partition: the filter applies to each converted record instead.
+                var candidate = ImportCandidate(path: path, base: base, dimensions: .success([]), size: Int(st.st_size), mtimeNanoseconds: mtime)
+                candidate.isRawLog = true
+                found.append(candidate)
+                return
+            }
             if let sanitizedFilter {
                 // The seed's rule: a file whose path does not parse is excluded by a filter.
                 guard case let .success(values) = dims, sanitizedFilter.allows(values) else { excluded += 1; return }
             }
-            var st = stat()
-            guard stat(path, &st) == 0 else { return }
-            let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
             found.append(ImportCandidate(path: path, base: base, dimensions: dims, size: Int(st.st_size), mtimeNanoseconds: mtime))
         }
 
@@ -85,6 +94,16 @@ enum LayoutWalker {
         }
         visit(standardized, depth: 0)
         return found
+    }
+
+    /// True when the file's first byte is the raw-log record separator `0x1E` (no storage file starts so:
+    /// storage lines start with a document id; xz, gzip and LZMA-alone headers start otherwise).
+    static func startsWithRawLogRecord(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        return read(fd, &byte, 1) == 1 && byte == rawLogSeparator
     }
 
     private static func countFiles(_ directory: String) -> Int {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TelemetryConvert
 import TelemetryCore
 import TelemetryShell
 import TelemetryStore
@@ -30,6 +31,12 @@ struct ImportCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Job filter JSON: files whose path dimensions it excludes are skipped unopened.", valueName: "file"))
     var filter: String?
+
+    @Option(help: ArgumentHelp("For raw logs: directory of Histograms.json files, <repo>/<revision>/Histograms.json.", valueName: "dir"))
+    var histogramCache: String?
+
+    @Option(help: ArgumentHelp("For raw logs: histogram server to fetch missing revisions from.", valueName: "url"))
+    var histogramServer: String?
 
     @Option(help: ArgumentHelp("Parser threads (default: the number of cores).", valueName: "n"))
     var jobs: Int?
@@ -97,6 +104,7 @@ enum ImportReport {
         if s.filesUnchanged > 0 { notes.append("\(s.filesUnchanged) unchanged file(s) skipped") }
         if s.filesReplaced > 0 { notes.append("\(s.filesReplaced) changed file(s) replaced") }
         if s.filesExcluded > 0 { notes.append("\(s.filesExcluded) file(s) excluded by the filter") }
+        if s.recordsExcluded > 0 { notes.append("\(s.recordsExcluded) raw-log record(s) excluded by the filter") }
         if !notes.isEmpty { out += "; " + notes.joined(separator: ", ") }
         out += ".\n"
         if s.badLineCount > 0 {
@@ -123,7 +131,7 @@ enum ImportReport {
     static func json(_ s: ImportSummary, store: String) -> String {
         var object: [String: Any] = [
             "store": store, "files_found": s.filesFound, "files_imported": s.filesImported, "files_replaced": s.filesReplaced,
-            "files_unchanged": s.filesUnchanged, "files_excluded": s.filesExcluded, "pings": s.pings,
+            "files_unchanged": s.filesUnchanged, "files_excluded": s.filesExcluded, "records_excluded": s.recordsExcluded, "pings": s.pings,
             "bad_lines": s.badLines, "bad_line_count": s.badLineCount, "warnings": s.warnings,
             "compressed_bytes": s.compressedBytes, "uncompressed_bytes": s.uncompressedBytes,
             "seconds": s.seconds, "interrupted": s.interrupted,

@@ -12,7 +12,8 @@ struct RevisionServerTests {
     static let garbage = "https://hg.mozilla.org/mozilla-central/rev/badbadbadbad"
 
     static let script = #"""
-    import http.server, os, sys, threading, urllib.parse
+    import http.server, os, signal, sys, threading, urllib.parse
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # the test runner may hand down SIGTERM ignored
     root, log = sys.argv[1], sys.argv[2]
     files = {sys.argv[3]: "Histograms.json", sys.argv[4]: "garbage.txt"}
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -87,11 +88,14 @@ struct RevisionServerTests {
             ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
         }
 
+        /// Stops the server: SIGTERM, then SIGKILL after 5 s (only this process, by its id).
         func stop() {
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
-            }
+            guard process.isRunning else { return }
+            process.terminate()
+            let deadline = Date().addingTimeInterval(5)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
         }
 
         deinit { stop() }

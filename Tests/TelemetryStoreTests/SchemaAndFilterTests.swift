@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TelemetryConvert
 import TelemetryCore
 import TelemetryStore
 import TelemetryTestSupport
@@ -70,5 +71,31 @@ struct SchemaAndFilterTests {
         #expect(throws: StoreError.inputNotFound(path: "/no/such/dir")) {
             try Importer(store: store).run(roots: ["/no/such/dir"])
         }
+    }
+}
+
+/// `telemetry import` on raw submission logs: converted on the fly.
+struct RawLogImportTests {
+    @Test func realRawLogsImportWithTheirOwnDimensions() throws {
+        let fixture = LayoutFixture()
+        let cache = fixture.directory.file("cache/releases/mozilla-release/a55c55edf302/Histograms.json")
+        try FileManager.default.copyItem(atPath: Fixtures.sharedPath("datasets/real/histograms/tags/FIREFOX_AURORA_23_BASE/Histograms.json"),
+                                         toPath: cache)
+        let converter = PayloadConverter(compact: HistogramCompactor.compacting(with: RevisionCache(cacheDirectory: fixture.directory.path + "/cache")))
+        let store = try fixture.openStore()
+        let summary = try Importer(store: store, options: ImportOptions(jobs: 2, payloadConverter: converter))
+            .run(roots: [Fixtures.sharedPath("datasets/real/raw-logs/telemetry1.log"), Fixtures.sharedPath("datasets/real/raw-logs/unicode.v1.packed")])
+        // telemetry1.log converts; the two unicode records need revision eab4a81e4457, which is not in the cache.
+        #expect(summary.pings == 1)
+        #expect(summary.badLines == ["unknown_revision": 2])
+        #expect(summary.warnings["unknown_histogram"] == 2)
+        #expect(summary.warnings["definition_mismatch"] == 1)
+        #expect(summary.warnings["skipped_bytes"] == 1)
+        #expect(try store.rows("SELECT document_id, reason, appName, appUpdateChannel, appVersion, appBuildID, submission_date, os FROM pings") == [
+            ["17caa68c-25f5-450a-9cce-7d31318846d8", "idle_daily", "Firefox", "release", "23.0.1", "20130814063812", "20130910", "WINNT"],
+        ])
+        #expect(try store.int("SELECT json_extract(payload, '$.ver') FROM pings") == 2)
+        #expect(try store.int("SELECT json_array_length(payload, '$.histograms.GC_MS') FROM pings") == 55)
+        #expect(try store.rows("SELECT reason, count(*) FROM import_errors WHERE severity = 'error' GROUP BY reason") == [["unknown_revision", "2"]])
     }
 }
