@@ -55,6 +55,7 @@ let package = Package(
             name: "TelemetryStoreTests",
             dependencies: ["TelemetryStore", "TelemetryConvert", "TelemetryCompression", "TelemetryTestSupport"]
         ),
+        .testTarget(name: "TelemetryShellTests", dependencies: ["TelemetryShell", "TelemetryStore", "TelemetryTestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["telemetry", "TelemetryStore", "TelemetryTestSupport"],

@@ -58,10 +58,10 @@ struct OutputFormatTests {
         let (store, _) = try Sample.importInto(directory)
         let sql = """
             SELECT 'a,b' AS comma, 'say "hi"' AS quote, 'l1' || char(10) || 'l2' AS newline,
-                   'x' || char(9) || 'y\\z' AS tab, NULL AS nothing, 2.5 AS real, 3 AS int, x'00ff' AS blob, 'ü€' AS utf8
+                   'x' || char(9) || 'y\\z' AS tab, NULL AS absent, 2.5 AS real, 3 AS int, x'00ff' AS blob, 'ü€' AS utf8
             """
         let csv = try Self.query(store, [sql, "--format", "csv"]).stdout
-        #expect(csv == "comma,quote,newline,tab,nothing,real,int,blob,utf8\n"
+        #expect(csv == "comma,quote,newline,tab,absent,real,int,blob,utf8\n"
                 + "\"a,b\",\"say \"\"hi\"\"\",\"l1\nl2\",x\ty\\z,,2.5,3,x'00ff',ü€\n")
         let tsv = try Self.query(store, [sql, "--format", "tsv", "--no-header"]).stdout
         #expect(tsv == "a,b\tsay \"hi\"\tl1\\nl2\tx\\ty\\\\z\t\t2.5\t3\tx'00ff'\tü€\n")
@@ -73,7 +73,7 @@ struct OutputFormatTests {
         #expect(row["quote"] as? String == "say \"hi\"")
         #expect(row["newline"] as? String == "l1\nl2")
         #expect(row["tab"] as? String == "x\ty\\z")
-        #expect(row["nothing"] is NSNull)
+        #expect(row["absent"] is NSNull)
         #expect(row["real"] as? Double == 2.5)
         #expect(row["int"] as? Int == 3)
         #expect(row["blob"] as? String == "00ff")
