@@ -13,7 +13,8 @@ struct RevisionServerTests {
 
     static let script = #"""
     import http.server, os, signal, sys, threading, urllib.parse
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # the test runner may hand down SIGTERM ignored
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # the test runner may hand SIGTERM down ignored or blocked
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
     root, log = sys.argv[1], sys.argv[2]
     files = {sys.argv[3]: "Histograms.json", sys.argv[4]: "garbage.txt"}
     class Handler(http.server.BaseHTTPRequestHandler):
