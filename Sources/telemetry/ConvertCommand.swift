@@ -9,15 +9,15 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert raw submission logs into the storage layout, validating every ping.",
         discussion: """
-        Reads raw logs (v1/v2 records, the version decided by the content) or text files of
-        `<document id>\\t<json>` lines, validates each payload (versions 1–5) against the Histograms.json of its
-        revision, compacts histograms, and writes xz files in the storage layout under --out. A file gets its
+        Reads raw logs (v1/v2 records, the version decided by the content) or text files of \
+        `<document id>\\t<json>` lines, validates each payload (versions 1–5) against the Histograms.json of its \
+        revision, compacts histograms, and writes xz files in the storage layout under --out. A file gets its \
         final name (`<...>.v2.log.<32 hex>.xz`) only when complete.
 
-        Every rejected record is counted by category (corrupted_data, empty_data, invalid_path, uuid_only_path,
-        conversion_error, missing_revision, missing_revision_repo, unknown_revision, bad_payload, write_failed)
-        and written with its raw bytes to <out>/errors/<input name>.errors.jsonl. Histogram definitions come from
-        --histogram-cache (laid out <repo>/<revision>/Histograms.json) and, when given, --histogram-server.
+        Every rejected record is counted by category (corrupted_data, empty_data, invalid_path, uuid_only_path, \
+        conversion_error, missing_revision, missing_revision_repo, unknown_revision, bad_payload, write_failed) \
+        and written with its raw bytes to <out>/errors/<input name>.errors.jsonl. Histogram definitions come from \
+        --histogram-cache (laid out <repo>/<revision>/Histograms.json) and, when given, --histogram-server. \
         The exit status is 1 when any record was rejected.
         """
     )
@@ -80,8 +80,9 @@ struct ConvertCommand: ParsableCommand {
             printError("warning: no --histogram-cache or --histogram-server: pings with histograms will be unknown_revision")
         }
         let cache = RevisionCache(cacheDirectory: histogramCache, histogramServer: histogramServer)
-        let converter = Converter(outputDirectory: out, options: options,
-                                  payloadConverter: PayloadConverter(compact: HistogramCompactor.compacting(with: cache)))
+        let failure = FailureBox()
+        let converter = Converter(outputDirectory: out, options: options, payloadConverter: PayloadConverter(
+            compact: HistogramCompactor.compacting(with: cache, environmentFailure: { failure.record("\($0)") })))
         let interrupt = InterruptFlag()
         interrupt.install()
         let bar = TerminalProgress()
@@ -91,13 +92,17 @@ struct ConvertCommand: ParsableCommand {
                 bar.update(label: "records \(p.records)  rejected \(p.rejected)", done: p.bytesDone, total: p.bytesTotal,
                            filesDone: p.filesDone, filesTotal: p.filesTotal, bytesPerSecond: p.elapsedSeconds > 0 ? Double(p.bytesDone) / p.elapsedSeconds : 0,
                            elapsed: p.elapsedSeconds)
-            }, isCancelled: { interrupt.isRaised })
+            }, isCancelled: { interrupt.isRaised || failure.message != nil })
         } catch {
             bar.finish()
             printError("\(error)")
             throw ExitCode(2)
         }
         bar.finish()
+        if let message = failure.message {
+            printError("\(message); stopped (the files written so far are complete)")
+            throw ExitCode(2)
+        }
         print(json ? ConvertReport.json(summary) : ConvertReport.text(summary), terminator: "")
         if summary.rejected > 0 || !summary.inputErrors.isEmpty || interrupt.isRaised { throw ExitCode(1) }
     }

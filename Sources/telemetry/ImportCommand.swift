@@ -81,13 +81,17 @@ struct ImportCommand: ParsableCommand {
         let importer = Importer(store: store, options: ImportOptions(filter: filterSchema, jobs: jobCount, maxLineBytes: maxLineBytes))
         let summary: ImportSummary
         do {
-            summary = try importer.run(roots: paths, progress: { progress.update($0) }, isCancelled: { interrupt.isRaised })
+            summary = try importer.run(roots: paths, progress: { progress.update($0) }, isCancelled: { interrupt.isRaised || failure.message != nil })
         } catch {
             progress.finish()
             printError("\(error)")
             throw ExitCode(2)
         }
         progress.finish()
+        if let message = failure.message {
+            printError("\(message); stopped (the files imported so far are committed)")
+            throw ExitCode(2)
+        }
         print(json ? ImportReport.json(summary, store: store.path) : ImportReport.text(summary, store: store.path), terminator: "")
         if summary.hadFailures { throw ExitCode(1) }
     }

@@ -114,7 +114,8 @@ struct CommandLineErrorTests {
     }
 
     @Test("help text: paragraphs are wrapped as a whole (no line cut short by a newline in the source)",
-          arguments: [["--help"], ["import", "--help"], ["query", "--help"]])
+          arguments: [["--help"], ["import", "--help"], ["query", "--help"], ["convert", "--help"], ["run", "--help"],
+                       ["repl", "--help"]])
     func helpWrapping(_ arguments: [String]) throws {
         let result = try CLI.run(arguments)
         #expect(result.status == 0)

@@ -35,12 +35,18 @@ struct KillResumeTests {
     }
 
     /// Starts `telemetry import root --store store --jobs 2`, waits until at least `killAt` files are committed,
-    /// then sends SIGKILL. Returns the number of files committed once the process is gone.
-    static func importAndKill(root: String, store: String, killAt: Int, total: Int) throws -> Int {
+    /// then sends `signal`. Returns the number of files committed once the process is gone, and its stdout.
+    static func importAndSignal(_ signal: Int32, root: String, store: String, killAt: Int, total: Int,
+                                sourceLocation: SourceLocation = #_sourceLocation) throws -> (committed: Int, stdout: String) {
+        let stdoutPath = store + ".stdout"
+        try Data().write(to: URL(fileURLWithPath: stdoutPath))
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        defer { try? output.close() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.executable)
         process.arguments = ["import", root, "--store", store, "--jobs", "2"]
-        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try withChildSignalMask { try process.run() }
         let deadline = Date(timeIntervalSinceNow: 300)
@@ -49,12 +55,21 @@ struct KillResumeTests {
             usleep(2_000)
         }
         let wasRunning = process.isRunning
-        kill(process.processIdentifier, SIGKILL)
+        kill(process.processIdentifier, signal)
         process.waitUntilExit()
-        #expect(wasRunning, "the import finished before it could be killed at \(killAt) of \(total) files")
-        #expect(process.terminationReason == .uncaughtSignal, "the import was not killed by the signal")
-        #expect(process.terminationStatus == SIGKILL)
-        return committedFiles(store) ?? 0
+        #expect(wasRunning, "the import finished before it could be stopped at \(killAt) of \(total) files",
+                sourceLocation: sourceLocation)
+        if signal == SIGKILL {
+            #expect(process.terminationReason == .uncaughtSignal, "the import was not killed by the signal",
+                    sourceLocation: sourceLocation)
+            #expect(process.terminationStatus == SIGKILL, sourceLocation: sourceLocation)
+        } else {
+            // SIGINT: the file in progress is rolled back, the summary printed, and the exit status is 1.
+            #expect(process.terminationReason == .exit, sourceLocation: sourceLocation)
+            #expect(process.terminationStatus == 1, sourceLocation: sourceLocation)
+        }
+        let stdout = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
+        return (committedFiles(store) ?? 0, stdout)
     }
 
     /// Every row of `sql` in `a` equals the row at the same position in `b` (stepped in lockstep, nothing buffered).
@@ -98,7 +113,7 @@ struct KillResumeTests {
             """, store: store) == 0, sourceLocation: sourceLocation)
     }
 
-    @Test("kill -9 at about 30% (and again at 30% then 65%), import again: the store equals a clean import's")
+    @Test("kill -9 at about 30% (or at 30% then 65%, or Ctrl-C at 30%), import again: the store equals a clean import's")
     func killedImportResumesToTheCleanResult() throws {
         let directory = TemporaryDirectory("e2e-kill")
         let root = try Self.generate(into: directory)
@@ -113,14 +128,26 @@ struct KillResumeTests {
         #expect(try CLI.scalar("SELECT count(*) FROM pings", store: clean) == 1500)
         try Self.checkConsistent(clean)
 
-        // Kill points as fractions of the files; the second schedule kills the resumed import too.
-        for schedule in [[0.3], [0.3, 0.65]] {
-            let store = directory.file("A-\(schedule.count).db")
+        // Stop points as fractions of the files: kill -9 at 30%; kill -9 at 30% and the resumed import at 65%;
+        // Ctrl-C (SIGINT) at 30%, which must roll back the file in progress and say how to finish.
+        let schedules: [(name: String, signal: Int32, fractions: [Double])] = [
+            ("kill-30", SIGKILL, [0.3]), ("kill-30-65", SIGKILL, [0.3, 0.65]), ("int-30", SIGINT, [0.3]),
+        ]
+        for schedule in schedules {
+            let store = directory.file("A-\(schedule.name).db")
             var committed = 0
-            for fraction in schedule {
-                committed = try Self.importAndKill(root: root, store: store, killAt: Int(Double(total) * fraction), total: total)
+            for fraction in schedule.fractions {
+                let stopped = try Self.importAndSignal(schedule.signal, root: root, store: store,
+                                                       killAt: Int(Double(total) * fraction), total: total)
+                committed = stopped.committed
                 #expect(committed >= Int(Double(total) * fraction) && committed < total,
-                        "killed with \(committed) of \(total) files committed (aimed at \(fraction))")
+                        "\(schedule.name): stopped with \(committed) of \(total) files committed (aimed at \(fraction))")
+                if schedule.signal == SIGINT {
+                    #expect(stopped.stdout.contains("Interrupted: the files done are committed; run the same command again to finish."),
+                            "stdout: \(stopped.stdout)")
+                    #expect(stopped.stdout.hasPrefix("Imported "), "stdout: \(stopped.stdout)")
+                    #expect(stopped.stdout.contains("from \(committed) file(s)"), "stdout: \(stopped.stdout)")
+                }
                 try Self.checkConsistent(store)
             }
             let pingsBefore = try #require(try CLI.scalar("SELECT count(*) FROM pings", store: store))

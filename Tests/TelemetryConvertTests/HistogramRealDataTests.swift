@@ -72,6 +72,54 @@ struct HistogramRealDataTests {
         #expect(BucketFormat(definitions: definitions).minimalJSON + "\n" == committed)
     }
 
+    /// The seed worker's invalid spec files (`datasets/real/invalid/`) fail with the worker's texts, naming the file.
+    @Test(arguments: [
+        ("invalid.json", nil),
+        ("invalid_schema.json", "histograms element must be an object"),
+        ("invalid_kind.json", "Key: 'MY_HISTOGRAM' invalid kind element: 'bogus'"),
+        ("missing_kind.json", "Key: 'MY_HISTOGRAM' missing kind element"),
+    ] as [(String, String?)])
+    func workerFixturesFailWithTheWorkersTexts(_ file: String, _ reason: String?) throws {
+        let path = Fixtures.sharedPath("datasets/real/invalid/\(file)")
+        do {
+            let format = try BucketFormat.load(path: path)
+            Issue.record("\(file) loaded \(format.names)")
+        } catch {
+            switch (error, reason) {
+            case let (.invalidStructure(errorPath, errorReason), reason?):
+                #expect(errorPath == path && errorReason == reason)
+                #expect(error.description == "\(path): \(reason)")
+            case (.notJSON(path, _), nil):
+                #expect(error.description.hasPrefix("\(path): not a JSON document: "))
+            default:
+                Issue.record("\(file): \(error)")
+            }
+        }
+    }
+
+    @Test func bucketFormatEntriesAreCheckedLikeTheWorkerDid() throws {
+        let cases: [(String, String)] = [
+            (#"{"histograms":{"H":{"kind":"1","min":1,"max":2,"bucket_count":4,"buckets":[0,1,2]}}}"#,
+             "Key: 'H' buckets array should contain: 4 elements;  3 were specified"),
+            (#"{"histograms":{"H":{"kind":"1","max":2,"bucket_count":3,"buckets":[0,1,2]}}}"#, "Key: 'H' missing min element"),
+            (#"{"histograms":{"H":{"kind":1,"min":1,"max":2,"bucket_count":3,"buckets":[0,1,2]}}}"#,
+             "Key: 'H' invalid kind element: '1'"),
+            (#"{"histograms":{"H":{"kind":"9","min":1,"max":2,"bucket_count":3,"buckets":[0,1,2]}}}"#,
+             "Key: 'H' invalid kind element: '9'"),
+            (#"{"histograms":{"H":{"kind":"1","min":1,"max":2,"bucket_count":3,"buckets":[0,1,"2"]}}}"#,
+             "Key: 'H' buckets array must contain integers"),
+            (#"{"histograms":[]}"#, "histograms element must be an object"),
+        ]
+        for (text, reason) in cases {
+            #expect(throws: HistogramError.invalidStructure(path: "t", reason: reason)) {
+                try BucketFormat.parse(Array(text.utf8), source: "t")
+            }
+        }
+        let ok = try BucketFormat.parse(Array(#"{"histograms":{"H":{"kind":"4","min":1,"max":2,"bucket_count":3,"buckets":[0,1,2]}}}"#.utf8), source: "t")
+        #expect(ok["H"] == BucketFormat.Entry(histogramType: 4, min: 1, max: 2, buckets: [0, 1, 2]))
+        #expect(ok.minimalJSON == #"{"histograms":{"H":{"kind":"4","min":1,"buckets":[0,1,2],"max":2,"bucket_count":3}}}"#)
+    }
+
     /// The seed's substitutions make the two named-constant definitions evaluable (with 101, one more than
     /// Firefox 23 used: `spec/histograms.md` §1.1).
     @Test func serverSubstitutionsResolveTheNamedConstants() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TelemetryCompression
 import TelemetryConvert
 import TelemetryTestSupport
 
@@ -156,8 +157,11 @@ enum HistogramFixtures {
     }
 
     /// The real ping of `raw-logs/telemetry1.log` (one v1 record: 15-byte preamble, path, gzip body;
-    /// `spec/raw-log.md` §8.1), inflated with the `gzip` tool so these tests do not depend on the raw-log reader.
-    static func telemetry1Ping() throws -> JSONValue {
+    /// `spec/raw-log.md` §8.1), inflated with `TelemetryCompression`'s reader, so these tests do not depend on the
+    /// raw-log reader. Read once per test process.
+    static func telemetry1Ping() throws -> JSONValue { try telemetry1.get() }
+
+    private static let telemetry1 = Result<JSONValue, any Error> {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.sharedPath("datasets/real/raw-logs/telemetry1.log"))))
         guard bytes.count >= 15, bytes[0] == 0x1E else { throw FixtureError("telemetry1.log: no v1 preamble") }
         let pathLength = Int(bytes[1]) | Int(bytes[2]) << 8
@@ -166,9 +170,16 @@ enum HistogramFixtures {
         guard start + dataLength <= bytes.count else { throw FixtureError("telemetry1.log: record cut short") }
         let directory = TemporaryDirectory("histogram-ping")
         let gzipPath = try directory.write("body.gz", Array(bytes[start..<(start + dataLength)]))
-        let result = try runProcess("/usr/bin/env", ["gzip", "-dc", gzipPath])
-        guard result.status == 0 else { throw FixtureError("gzip failed: \(result.stderr)") }
-        return try JSONValue.parse(result.stdout)
+        let reader = try DecompressingReader(path: gzipPath)
+        guard reader.format == .gzip else { throw FixtureError("telemetry1.log: body is \(reader.format), not gzip") }
+        var inflated: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+            if count == 0 { break }
+            inflated.append(contentsOf: buffer[..<count])
+        }
+        return try JSONValue.parse(String(decoding: inflated, as: UTF8.self))
     }
 
     struct FixtureError: Error, CustomStringConvertible {

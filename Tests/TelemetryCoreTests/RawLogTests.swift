@@ -80,8 +80,8 @@ struct RawLogTestRNG: RandomNumberGenerator {
 }
 
 /// Runs a command with output to files (pipes read with FileHandle can trap on EINTR when another test's child
-/// exits); fails the test on a non-zero exit.
-func runTool(_ executable: String, _ arguments: [String], in directory: String) throws {
+/// exits); fails the test on a non-zero exit, and kills the process (SIGKILL) after `timeout`.
+func runTool(_ executable: String, _ arguments: [String], in directory: String, timeout: Duration = .seconds(300)) throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -93,9 +93,28 @@ func runTool(_ executable: String, _ arguments: [String], in directory: String) 
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle(forWritingAtPath: stderrPath)
     try process.run()
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        Issue.record("\(executable) \(arguments.joined(separator: " ")) killed after \(timeout)")
+    }
     process.waitUntilExit()
     let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
     try #require(process.terminationStatus == 0, "\(executable) \(arguments.joined(separator: " ")) failed: \(stderr)")
+}
+
+/// Clears the blocked-signal mask, then runs the rest of the command line with the same Python. Foundation's
+/// `Process` passes on the spawning thread's mask; with SIGTERM blocked, the multiprocessing pool of
+/// shared/tools/gen_pings.py never finishes terminating its workers and the generator hangs at exit.
+let unblockSignalsThenExec =
+    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.executable, [sys.executable] + sys.argv[1:])"
+
+/// Runs shared/tools/gen_pings.py with `arguments` in `directory` (through `unblockSignalsThenExec`).
+func runGenerator(_ arguments: [String], in directory: String) throws {
+    try runTool("/usr/bin/env", ["python3", "-c", unblockSignalsThenExec, Fixtures.sharedPath("tools/gen_pings.py")] + arguments,
+                in: directory)
 }
 
 /// Inflates gzip data with the gzip(1) tool (this test target has no zlib binding).
@@ -689,12 +708,12 @@ struct RawLogFramingTests {
 struct RawLogGeneratedTests {
     /// Reads every raw log the generator wrote, with version detection, and checks the totals and per-record
     /// expectations of its MANIFEST.json (shared/tools/README.md "Bad records").
-    @Test(arguments: ["v1", "v2"])
+    @Test(.timeLimit(.minutes(5)), arguments: ["v1", "v2"])
     func readsGeneratedLogsAsTheManifestSays(_ logVersion: String) throws {
         let dir = TemporaryDirectory("rawlog-gen")
-        try runTool("/usr/bin/env", [
-            "python3", Fixtures.sharedPath("tools/gen_pings.py"), "--pings", "300", "--format", "rawlog", "--seed", "3",
-            "--bad-fraction", "0.1", "--log-version", logVersion, "--procs", "1", "--out", dir.path,
+        try runGenerator([
+            "--pings", "300", "--format", "rawlog", "--seed", "3", "--bad-fraction", "0.1", "--log-version", logVersion,
+            "--procs", "1", "--out", dir.path,
         ], in: dir.path)
         let manifest = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: dir.file("MANIFEST.json"))))
         let rawlog = try #require(manifest["outputs"]?["rawlog"])

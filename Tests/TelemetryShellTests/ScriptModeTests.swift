@@ -51,7 +51,7 @@ struct ScriptModeTests {
             | doc-2       | Linux |    8192 | 2.6666666666666665 |
             | pipe | empty |
             |------|------:|
-            | a\\|b | NULL  |
+            | a\\|b |  NULL |
             document_id = doc-1
                      os = WINNT
                 memsize = 4096
