@@ -78,7 +78,11 @@ struct ImportCommand: ParsableCommand {
         interrupt.install()
         let progress = TerminalProgress()
         let jobCount = jobs ?? ProcessInfo.processInfo.activeProcessorCount
-        let importer = Importer(store: store, options: ImportOptions(filter: filterSchema, jobs: jobCount, maxLineBytes: maxLineBytes))
+        let cache = RevisionCache(cacheDirectory: histogramCache, histogramServer: histogramServer)
+        let failure = FailureBox()
+        let converter = PayloadConverter(compact: HistogramCompactor.compacting(with: cache, environmentFailure: { failure.record("\($0)") }))
+        let importer = Importer(store: store, options: ImportOptions(filter: filterSchema, jobs: jobCount, maxLineBytes: maxLineBytes,
+                                                                     payloadConverter: converter))
         let summary: ImportSummary
         do {
             summary = try importer.run(roots: paths, progress: { progress.update($0) }, isCancelled: { interrupt.isRaised || failure.message != nil })
