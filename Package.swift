@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore", "TelemetryTestSupport"]),
         .testTarget(
             name: "TelemetryCompressionTests",
-            dependencies: ["TelemetryCompression", "TelemetryTestSupport"]
+            dependencies: ["TelemetryCompression", "TelemetryCore", "TelemetryTestSupport"]
         ),
         .testTarget(
             name: "TelemetryConvertTests",

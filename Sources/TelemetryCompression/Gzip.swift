@@ -21,7 +21,7 @@ public enum Gzip {
     /// - Parameters:
     ///   - bytes: the whole compressed data (for a raw-log record, its `data` field).
     ///   - limit: the largest accepted output in bytes (TelemetryEngine's `max_uncompressed`, default 1,048,576,
-    ///     `spec/payloads.md` §10.4); ≥ 0.
+    ///     `spec/payloads.md` §10.4); a negative limit acts as 0, `Int.max` as no limit.
     ///   - source: names the data in errors (for example `<file>: record at byte <offset>`); never data contents.
     /// - Returns: the inflated bytes, at most `limit` of them.
     /// - Throws: `CompressionError.truncated` when the data ends inside a member (including empty input);
@@ -29,8 +29,8 @@ public enum Gzip {
     ///   `.tooLarge(...)` — a `.corrupt` whose `exceededOutputLimit` is `limit` — when the output would pass `limit`;
     ///   `.codecSetup` when zlib cannot allocate its state. Offsets in the errors are into `bytes` and into the output.
     /// - Complexity: O(output); allocates the result (grown geometrically up to `limit` + 1) and one 64 KiB block.
-    public static func inflate(_ bytes: UnsafeRawBufferPointer, limit: Int, source: String = "gzip data") throws -> [UInt8] {
-        precondition(limit >= 0, "Gzip.inflate limit must not be negative")
+    public static func inflate(_ bytes: UnsafeRawBufferPointer, limit requestedLimit: Int, source: String = "gzip data") throws -> [UInt8] {
+        let limit = min(max(requestedLimit, 0), Int.max - 1)   // limit + 1 must not overflow
         guard let inputBase = bytes.baseAddress, bytes.count > 0 else {
             throw CompressionError.truncated(path: source, format: .gzip, compressedOffset: 0, uncompressedOffset: 0)
         }

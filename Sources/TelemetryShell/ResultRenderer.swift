@@ -66,7 +66,7 @@ public struct ResultRenderer: Sendable {
     private func renderTable(_ result: Store.QueryResult) -> String {
         let columnCount = result.columns.count
         guard columnCount > 0 else { return "" }
-        var cells = result.rows.map { row in row.map { Self.text($0, nullText: "NULL") } }
+        var cells = result.rows.map { row in row.map { Self.flatten(Self.text($0, nullText: "NULL")) } }
         let numeric: [Bool] = (0..<columnCount).map { column in
             result.rows.allSatisfy { row in
                 switch row[column] { case .integer, .real, .null: true; default: false }
@@ -100,8 +100,14 @@ public struct ResultRenderer: Sendable {
         return out
     }
 
+    /// `text` on one line: line breaks and tabs become spaces, so that a multi-line value cannot break a table row.
+    static func flatten(_ text: String) -> String {
+        guard text.contains(where: { $0.isNewline || $0 == "\t" }) else { return text }
+        return String(text.map { $0.isNewline || $0 == "\t" ? " " : $0 })
+    }
+
     static func truncate(_ text: String, to width: Int) -> String {
-        let flat = text.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\t", with: " ")
+        let flat = flatten(text)
         guard flat.count > width else { return flat }
         return String(flat.prefix(max(0, width - 1))) + "…"
     }

@@ -38,7 +38,7 @@ struct ConvertCommand: ParsableCommand {
     var histogramServer: String?
 
     @Option(help: ArgumentHelp("Parallel input files (default: the number of cores).", valueName: "n"))
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    var jobs: Int?
 
     @Option(help: ArgumentHelp("Rotate output files at this many uncompressed bytes.", valueName: "bytes"))
     var maxFileSize: Int = 500_000_000
@@ -53,7 +53,7 @@ struct ConvertCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         guard xzPreset <= 9 else { throw ValidationError("--xz-preset must be 0–9") }
         guard maxFileSize >= 1 else { throw ValidationError("--max-file-size must be positive") }
         guard maxUncompressed >= 1 else { throw ValidationError("--max-uncompressed must be positive") }
@@ -72,7 +72,7 @@ struct ConvertCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        options.jobs = jobs
+        options.jobs = jobs ?? ProcessInfo.processInfo.activeProcessorCount
         options.maxFileBytes = maxFileSize
         options.preset = xzPreset
         options.maxUncompressedBytes = maxUncompressed

@@ -101,6 +101,9 @@ struct CommandLineErrorTests {
                        "--max-line-bytes <bytes>", "--json", "(default: 16777216)"] {
             #expect(importHelp.stdout.contains(option), "telemetry import --help lacks \(option)")
         }
+        // A default that depends on the machine is described, not printed as a number next to the description.
+        #expect(importHelp.stdout.contains("Parser threads (default: the number of cores).\n"), "\(importHelp.stdout)")
+        #expect(!importHelp.stdout.contains("(default: the number of cores).\n                          (default:"))
         let queryHelp = try CLI.run(["query", "--help"])
         #expect(queryHelp.status == 0)
         for option in ["<sql>", "-f, --file <file>", "--format <format>", "table, csv, tsv, json", "--no-header", "--store <path>"] {

@@ -80,6 +80,26 @@ struct OutputFormatTests {
         #expect(row["utf8"] as? String == "ü€")
     }
 
+    @Test("table: a value with line breaks or tabs stays on its row (as spaces), piped output is never truncated")
+    func tableKeepsRowsWhole() throws {
+        let directory = TemporaryDirectory("e2e-table")
+        let (store, _) = try Sample.importInto(directory)
+        let sql = """
+            SELECT 'l1' || char(10) || 'l2' || char(13, 10) || 'l3' || char(9) || 'x' AS text, 1 AS n
+            UNION ALL SELECT 'ab', 22
+            """
+        #expect(try Self.query(store, [sql]).stdout == "text         n\n----------  --\nl1 l2 l3 x   1\nab          22\n")
+        // A long value (a whole payload) is printed in full when stdout is not a terminal.
+        let payload = try Self.query(store, ["SELECT max(length(payload)) AS n FROM pings", "--format", "csv", "--no-header"])
+        let longest = try #require(Int(payload.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(longest > 1000)
+        let table = try Self.query(store, ["SELECT payload FROM pings WHERE length(payload) = \(longest) LIMIT 1"]).stdout
+        let lines = table.split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(lines.last?.unicodeScalars.count == longest, "the payload cell was cut")
+        #expect(!table.contains("…"))
+    }
+
     @Test("a query with no rows prints the header only (table, csv) or [] (json)")
     func emptyResult() throws {
         let directory = TemporaryDirectory("e2e-empty")

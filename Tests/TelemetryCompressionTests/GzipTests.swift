@@ -163,7 +163,10 @@ struct GzipTests {
             #expect(error == .tooLarge(path: "gzip data", format: .gzip, limit: plain.count - 1, compressedOffset: compressedOffset))
         }
         #expect(error.map { "\($0)" }?.contains("uncompressed size exceeds \(plain.count - 1)") == true)
+        #expect(try Gzip.inflate(member, limit: .max) == plain, "Int.max: no limit")
         #expect(try Gzip.inflate(Gzip.compress([]), limit: 0) == [])
+        #expect(try Gzip.inflate(Gzip.compress([]), limit: -5) == [], "a negative limit acts as 0")
+        #expect(Self.inflateError(Gzip.compress([1]), limit: -5)?.exceededOutputLimit == 0)
         #expect(Self.inflateError(Gzip.compress([0]), limit: 0)?.exceededOutputLimit == 0)
     }
 
