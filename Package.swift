@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries (Debian packages named in README.md; installed by .ci/run).
@@ -32,10 +33,19 @@ let package = Package(
             dependencies: ["TelemetryCore", "TelemetryCompression", "TelemetryConvert", "CSQLite", "CSimdjson"]
         ),
         .target(name: "TelemetryShell", dependencies: ["TelemetryStore", "TelemetryCore", "CEditLine"]),
+        .target(
+            name: "TelemetryIngest",
+            dependencies: [
+                "TelemetryCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "telemetry",
             dependencies: [
-                "TelemetryCore", "TelemetryCompression", "TelemetryConvert", "TelemetryStore", "TelemetryShell",
+                "TelemetryCore", "TelemetryCompression", "TelemetryConvert", "TelemetryStore", "TelemetryShell", "TelemetryIngest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -46,6 +56,15 @@ let package = Package(
         .testTarget(
             name: "TelemetryCompressionTests",
             dependencies: ["TelemetryCompression", "TelemetryCore", "TelemetryTestSupport"]
+        ),
+        .testTarget(
+            name: "TelemetryIngestTests",
+            dependencies: [
+                "TelemetryIngest", "TelemetryCore", "TelemetryTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "TelemetryConvertTests",
