@@ -5,7 +5,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || exit 2
-swift build -c release --product telemetry 2>&1 | tail -n 1 || exit 2
+log=$(mktemp)
+echo "== swift build -c release (a first build takes a few minutes)"
+if ! swift build -c release --product telemetry >"$log" 2>&1; then
+    tail -n 30 "$log"; rm -f "$log"; exit 2
+fi
+rm -f "$log"
 store=sample.db
 rm -f "$store" "$store-wal" "$store-shm"
 echo "== telemetry import datasets/sample/storage --store $store"

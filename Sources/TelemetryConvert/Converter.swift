@@ -119,7 +119,7 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
         var summary = state.summary
         summary.seconds = Date().timeIntervalSince(started)
         summary.filesWritten.sort()
-        if let error = state.fatalError { throw error }
+        if let error = state.environmentError { throw error }
         return summary
     }
 
@@ -151,7 +151,7 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
         var next = 0
         var summary = ConvertSummary()
         var live = ConvertProgress()
-        var fatalError: Error?
+        var environmentError: Error?
 
         init(files: [String]) {
             self.files = files
@@ -163,7 +163,7 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
 
         func take() -> String? {
             lock.withLock {
-                guard fatalError == nil, next < files.count else { return nil }
+                guard environmentError == nil, next < files.count else { return nil }
                 defer { next += 1 }
                 return files[next]
             }
@@ -187,7 +187,7 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
             writer = try StorageWriter(outputDirectory: outputDirectory, schema: options.schema,
                                        writerID: "\(getpid())-\(job)", maxFileBytes: options.maxFileBytes, preset: options.preset)
         } catch {
-            state.lock.withLock { state.fatalError = state.fatalError ?? error }
+            state.lock.withLock { state.environmentError = state.environmentError ?? error }
             return
         }
         while let file = state.take() {
@@ -197,9 +197,9 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
             do {
                 try convertFile(file, converter: converter, writer: writer, summary: &fileSummary, state: state, isCancelled: isCancelled)
             } catch let error as StorageWriteError {
-                state.lock.withLock { state.fatalError = state.fatalError ?? error }
+                state.lock.withLock { state.environmentError = state.environmentError ?? error }
             } catch let error as CompressionError where !error.isDamage {
-                state.lock.withLock { state.fatalError = state.fatalError ?? error }
+                state.lock.withLock { state.environmentError = state.environmentError ?? error }
             } catch {
                 fileSummary.inputErrors.append("\(file): \(error)")
             }
@@ -211,7 +211,7 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
         do {
             try writer.finish()
         } catch {
-            state.lock.withLock { state.fatalError = state.fatalError ?? error }
+            state.lock.withLock { state.environmentError = state.environmentError ?? error }
         }
         local.filesWritten = writer.publishedFiles
         local.compressedBytesOut = writer.compressedBytes
