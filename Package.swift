@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C libraries (Debian packages named in README.md; installed by .ci/run).
@@ -40,12 +41,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        .target(name: "TelemetryS3", dependencies: ["TelemetryCore", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "telemetry",
             dependencies: [
                 "TelemetryCore", "TelemetryCompression", "TelemetryConvert", "TelemetryStore", "TelemetryShell", "TelemetryIngest",
+                "TelemetryS3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -60,7 +64,7 @@ let package = Package(
         .testTarget(
             name: "TelemetryIngestTests",
             dependencies: [
-                "TelemetryIngest", "TelemetryCore", "TelemetryTestSupport",
+                "TelemetryIngest", "TelemetryCore", "TelemetryCompression", "TelemetryTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -75,6 +79,12 @@ let package = Package(
             dependencies: ["TelemetryStore", "TelemetryConvert", "TelemetryCompression", "TelemetryTestSupport"]
         ),
         .testTarget(name: "TelemetryShellTests", dependencies: ["TelemetryShell", "TelemetryStore", "TelemetryTestSupport"]),
+        .testTarget(
+            name: "TelemetryS3Tests",
+            dependencies: ["TelemetryS3", "TelemetryCore", "TelemetryTestSupport", "telemetry",
+                           .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["moto_fixture.py"]
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["telemetry", "TelemetryStore", "TelemetryTestSupport"],

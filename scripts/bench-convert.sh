@@ -257,20 +257,18 @@ for ((round = 1; round <= REPEAT; round++)); do
     say "round $round/$REPEAT"
     te_convert te "$round" "$JOBS"
     if ((round == 1)); then
-        (cd "$PLAIN" && find . -type f | LC_ALL=C sort) >"$RUN/plain-files.txt"
-        (cd "$PLAIN" && xargs -d '\n' cat <"$RUN/plain-files.txt" >/dev/null)   # into the page cache
+        find "$PLAIN" -type f | LC_ALL=C sort >"$RUN/plain-files.txt"
+        xargs -d '\n' cat <"$RUN/plain-files.txt" >/dev/null   # into the page cache
         PLAIN_FILES=$(wc -l <"$RUN/plain-files.txt")
-        PLAIN_BYTES=$(cd "$PLAIN" && xargs -d '\n' stat -c %s <"$RUN/plain-files.txt" | awk '{s += $1} END {print s}')
+        PLAIN_BYTES=$(xargs -d '\n' stat -c %s <"$RUN/plain-files.txt" | awk '{s += $1} END {print s}')
     fi
     # (a) inflate every gzipped payload (zlib; only the zlib calls are timed: in-process seconds)
     MEASURE_OUT=$RUN/gunzip.$round.out measure gunzip "$round" python3 "$SCRIPTS/bench_convert.py" gunzip "${RAWLOGS[@]}"
     set_inproc "$(json_get "$RUN/gunzip.$round.out" seconds)"
     [[ $(json_get "$RUN/gunzip.$round.out" records) == "$RECORDS" ]] || die "gunzip: did not read $RECORDS records"
     # (b) xz -0 of the uncompressed output files, one stream per file, like convert writes them
-    (cd "$PLAIN" && MEASURE_OUT=/dev/null MEASURE_IN=$RUN/plain-files.txt measure xz1 "$round" \
-        xargs -d '\n' xz -0 -C crc64 -T1 -c --)
-    (cd "$PLAIN" && MEASURE_OUT=/dev/null MEASURE_IN=$RUN/plain-files.txt measure xz2 "$round" \
-        xargs -d '\n' -P2 -n 50 xz -0 -C crc64 -T1 -c --)
+    MEASURE_OUT=/dev/null MEASURE_IN=$RUN/plain-files.txt measure xz1 "$round" xargs -d '\n' xz -0 -C crc64 -T1 -c --
+    MEASURE_OUT=/dev/null MEASURE_IN=$RUN/plain-files.txt measure xz2 "$round" xargs -d '\n' -P2 -n 50 xz -0 -C crc64 -T1 -c --
     if ((DIAG)); then
         te_convert te_j1 "$round" 1
     fi

@@ -8,5 +8,11 @@ if [ ! -d ../shared/conformance ]; then
     echo "error: ../shared (real data and conformance vectors) is missing beside the repository" >&2
     exit 2
 fi
+# The S3 tests (Tests/TelemetryS3Tests) run moto's S3 server from .venv (git-ignored; Debian's Python refuses
+# system-wide pip installs). They fail, not skip, without it.
+if ! .venv/bin/python -c 'import moto.server, boto3' 2>/dev/null; then
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+fi
 swift build --build-tests
 swift test --skip-build

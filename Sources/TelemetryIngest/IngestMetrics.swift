@@ -31,8 +31,6 @@ public final class IngestMetrics: Sendable {
         public var statsLinesDropped = 0
         /// Open client connections now.
         public var openConnections = 0
-        /// Record bytes queued for the writers now.
-        public var queuedBytes = 0
 
         /// Total responses.
         public var requests: Int { responses.values.reduce(0, +) }
@@ -59,12 +57,12 @@ public final class IngestMetrics: Sendable {
     func droppedStatsLines(_ count: Int) { state.withLockedValue { $0.statsLinesDropped += count } }
     func connectionOpened() { state.withLockedValue { $0.openConnections += 1 } }
     func connectionClosed() { state.withLockedValue { $0.openConnections -= 1 } }
-    func queued(bytesDelta: Int) { state.withLockedValue { $0.queuedBytes += bytesDelta } }
 
     /// The counters in the Prometheus text exposition format 0.0.4: `telemetry_ingest_*` families with `# HELP`
-    /// and `# TYPE` lines; responses by `code` label, errors (status ≥ 400) by `code` as well.
+    /// and `# TYPE` lines; responses by `code` label, errors (status ≥ 400) by `code` as well. `queuedBytes` is the
+    /// writers' queue gauge, read by the caller at scrape time.
     /// - Complexity: O(number of distinct status codes).
-    public func prometheusText() -> String {
+    public func prometheusText(queuedBytes: Int = 0) -> String {
         let s = snapshot
         var out = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Int)]) {
@@ -92,7 +90,7 @@ public final class IngestMetrics: Sendable {
         family("telemetry_ingest_stats_lines_dropped_total", "counter", "Stats-log lines dropped (stats writer behind).",
                [("", s.statsLinesDropped)])
         family("telemetry_ingest_open_connections", "gauge", "Client connections open now.", [("", s.openConnections)])
-        family("telemetry_ingest_queued_bytes", "gauge", "Record bytes waiting for a log writer now.", [("", s.queuedBytes)])
+        family("telemetry_ingest_queued_bytes", "gauge", "Record bytes waiting for a log writer now.", [("", queuedBytes)])
         return out
     }
 }

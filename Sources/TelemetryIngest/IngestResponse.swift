@@ -65,6 +65,12 @@ public enum IngestResponse: Sendable, Equatable {
         }
     }
 
+    /// The stats log's `message` (§7.2): the body, except for `/metrics`, whose text would swamp the log.
+    public var statsMessage: String {
+        if case .metrics = self { return "OK" }
+        return message
+    }
+
     /// `Content-Type` of the response.
     public var contentType: String {
         if case .metrics = self { return "text/plain; version=0.0.4" }

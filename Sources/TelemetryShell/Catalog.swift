@@ -47,6 +47,7 @@ public final class Catalog {
     private var histogramSample: HistogramSample?
     private var dimensionValues: [String: [String]] = [:]
 
+    /// A catalog reading `store` (nothing to offer while it is `nil`).
     public init(store: Store?) { self.store = store }
 
     /// Forgets everything read so far.

@@ -15,6 +15,7 @@ public struct Completion: Sendable, Equatable {
         /// `"'"` (closes a string literal) or nothing.
         public var suffix: String
 
+        /// A candidate `text`, followed by `suffix` when it is the only one.
         public init(_ text: String, suffix: String = " ") {
             self.text = text
             self.suffix = suffix
@@ -23,6 +24,7 @@ public struct Completion: Sendable, Equatable {
         public static func < (a: Candidate, b: Candidate) -> Bool { (a.text, a.suffix) < (b.text, b.suffix) }
     }
 
+    /// Sorts the candidates and drops repeated texts (the first of each kept).
     public init(word: String, candidates: [Candidate]) {
         self.word = word
         var seen = Set<String>()
@@ -60,6 +62,7 @@ public struct Completer {
     /// `$HOME`, for `~/` in file paths.
     public var home: String?
 
+    /// A completer over `catalog`; `home` expands `~/` in paths.
     public init(catalog: Catalog, home: String? = nil) {
         self.catalog = catalog
         self.home = home
@@ -146,7 +149,7 @@ public struct Completer {
         let directoryPart = slash.map { String(word[...$0]) } ?? ""
         let base = slash.map { String(word[word.index(after: $0)...]) } ?? word
         var lookup = directoryPart.isEmpty ? "." : directoryPart
-        if let home, lookup == "~/" || lookup.hasPrefix("~/") { lookup = home + lookup.dropFirst() }
+        if let home, !home.isEmpty, lookup.hasPrefix("~/") { lookup = home + lookup.dropFirst() }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: lookup) else {
             return Completion(word: word, candidates: [])
         }

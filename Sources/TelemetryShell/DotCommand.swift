@@ -47,6 +47,7 @@ public struct DotCommand: Sendable {
     /// - Throws: `ShellError` (usage, files), `StoreError`, `Store.QueryError`; the session prints them.
     public let run: @Sendable (inout ShellSession, [Substring]) throws -> CommandOutcome
 
+    /// A table row; `name` lowercase without the dot, `usage` starting with `.name`.
     public init(name: String, usage: String, summary: String, completion: ArgumentCompletion = .none,
                 run: @escaping @Sendable (inout ShellSession, [Substring]) throws -> CommandOutcome) {
         (self.name, self.usage, self.summary, self.completion, self.run) = (name, usage, summary, completion, run)
@@ -147,8 +148,11 @@ public struct DotCommand: Sendable {
 
     /// Result of looking a typed name up in `all`.
     public enum Lookup: Sendable {
+        /// The name, or a prefix of exactly one name.
         case found(DotCommand)
+        /// A prefix of several names (sorted as the table is).
         case ambiguous([String])
+        /// No match; `suggestion` is the closest name within edit distance 2.
         case unknown(suggestion: String?)
     }
 

@@ -63,6 +63,8 @@ public final class EditLineInput: InputSource {
         _ = cedit_edit_mode_no_isig(editor)
         _ = cedit_set_addfn_bind(editor, "telemetry-complete", "Complete the word before the cursor", completeCallback, "^I")
         _ = cedit_set_addfn_bind(editor, "telemetry-interrupt", "Discard the line (Ctrl-C)", interruptCallback, "^C")
+        _ = cedit_bind(editor, "^R", "em-inc-search-prev")     // readline's reverse search (libedit: redisplay)
+        _ = cedit_bind(editor, "^W", "ed-delete-prev-word")    // readline's word rub-out (libedit: kill region)
         _ = el_source(editor, nil)   // the user's ~/.editrc, as other libedit programs read it
     }
 

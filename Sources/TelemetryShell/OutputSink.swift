@@ -74,6 +74,7 @@ public final class StringSink: OutputSink {
     /// Reported as the terminal width (nil: behaves like a file or pipe).
     public var terminalWidth: Int?
 
+    /// An empty sink that reports `terminalWidth` (nil: a file or pipe).
     public init(terminalWidth: Int? = nil) { self.terminalWidth = terminalWidth }
 
     public func write(_ text: String) { self.text += text }

@@ -18,6 +18,7 @@ public struct SessionFilter: Sendable, Equatable {
     /// The filter as read; matched position by position against the store's dimensions.
     public var schema: DimensionSchema
 
+    /// The filter read from `path`.
     public init(path: String, schema: DimensionSchema) {
         self.path = path
         self.schema = schema

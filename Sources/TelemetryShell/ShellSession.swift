@@ -16,6 +16,7 @@ public struct ShellSettings: Sendable, Equatable {
     /// `.bail`: stop at the first error.
     public var bail = false
 
+    /// The defaults: table mode with headers, no timer, no bail.
     public init() {}
 }
 
@@ -180,7 +181,7 @@ public struct ShellSession {
         }
     }
 
-    /// True for text that holds no SQL: blanks and `--` / `/* */` comments only.
+    /// True for text that holds no SQL: blanks and `--` / closed `/* */` comments only.
     static func isBlankOrComment(_ text: String) -> Bool {
         var rest = Substring(text)
         while true {
@@ -190,7 +191,7 @@ public struct ShellSession {
                 guard let newline = rest.firstIndex(of: "\n") else { return true }
                 rest = rest[newline...]
             } else if rest.hasPrefix("/*") {
-                guard let end = rest.range(of: "*/") else { return true }
+                guard let end = rest.range(of: "*/") else { return false }   // runs on: gather lines until the statement is complete
                 rest = rest[end.upperBound...]
             } else {
                 return false
@@ -343,7 +344,7 @@ public struct ShellSession {
 
     /// `~/x` → `$HOME/x`.
     func expandingTilde(_ path: String) -> String {
-        guard let home, path == "~" || path.hasPrefix("~/") else { return path }
+        guard let home, !home.isEmpty, path == "~" || path.hasPrefix("~/") else { return path }
         return home + path.dropFirst()
     }
 

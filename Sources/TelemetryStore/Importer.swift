@@ -50,6 +50,9 @@ public struct ImportSummary: Sendable, Equatable {
     public var filesReplaced = 0
     /// Files skipped because size and mtime (or content hash) are unchanged since their last import.
     public var filesUnchanged = 0
+    /// Of `filesUnchanged`, files whose earlier import failed (damaged, path error, …): still not (fully) in the
+    /// store, reported again so that a re-run does not hide them.
+    public var filesUnchangedWithErrors = 0
     /// Files the filter excluded (never opened).
     public var filesExcluded = 0
     /// Raw-log records the filter excluded (raw logs are opened: their partitions are in the pings).
@@ -121,12 +124,14 @@ public final class Importer {
             let previous = known[candidate.path]
             if let previous, previous.size == candidate.size, previous.mtime == candidate.mtimeNanoseconds {
                 summary.filesUnchanged += 1
+                if previous.status != "ok" { summary.filesUnchangedWithErrors += 1 }
                 continue
             }
             if let previous, previous.size == candidate.size, let hash = previous.hash,
                let current = try? DecompressingReader.crc64(ofFile: candidate.path), Self.hex(current) == hash {
                 try store.connection.execute("UPDATE source_files SET mtime_ns = \(candidate.mtimeNanoseconds) WHERE file_id = \(previous.fileID)")
                 summary.filesUnchanged += 1
+                if previous.status != "ok" { summary.filesUnchangedWithErrors += 1 }
                 continue
             }
             if case let .failure(error) = candidate.dimensions {
@@ -223,14 +228,16 @@ public final class Importer {
         var size: Int
         var mtime: Int64
         var hash: String?
+        var status: String
     }
 
     private func knownFiles() throws -> [String: KnownFile] {
-        let statement = try store.connection.prepare("SELECT file_id, path, size, mtime_ns, content_hash FROM source_files")
+        let statement = try store.connection.prepare("SELECT file_id, path, size, mtime_ns, content_hash, status FROM source_files")
         var known: [String: KnownFile] = [:]
         while try statement.step() {
             known[statement.columnText(1) ?? ""] = KnownFile(fileID: statement.columnInt64(0), size: Int(statement.columnInt64(2)),
-                                                             mtime: statement.columnInt64(3), hash: statement.columnText(4))
+                                                             mtime: statement.columnInt64(3), hash: statement.columnText(4),
+                                                             status: statement.columnText(5) ?? "ok")
         }
         return known
     }

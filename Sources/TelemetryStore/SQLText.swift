@@ -29,6 +29,7 @@ extension Store {
         /// `sqlite3_error_offset`, SQLite ≥ 3.38.
         public var offset: Int?
 
+        /// A failure of `statement` with SQLite's `code` and `message`, `offset` bytes into the whole text.
         public init(code: Int32, message: String, statement: String, offset: Int?) {
             (self.code, self.message, self.statement, self.offset) = (code, message, statement, offset)
         }

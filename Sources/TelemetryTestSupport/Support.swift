@@ -94,9 +94,9 @@ public struct ProcessResult: Sendable {
 
 /// Runs `executable` with `arguments`, optional stdin text and extra environment; waits for it.
 ///
-/// The child's stdin, stdout and stderr are temporary regular files, not pipes: reading a pipe with `FileHandle`
-/// traps when `read` fails with EINTR (Foundation's SIGCHLD handler fires whenever another test's child exits),
-/// and a pipe can fill and block the child. The child starts with no blocked signals (see `withChildSignalMask`).
+/// The child is a `ChildProcess` (see there for why not Foundation's `Process`). Its stdin, stdout and stderr are
+/// temporary regular files, not pipes: reading a pipe with `FileHandle` traps when `read` fails with EINTR, and a
+/// full pipe blocks the child. `status` is the exit status, or 128 + the signal number when a signal ended it.
 public func runProcess(_ executable: String, _ arguments: [String], stdin: String? = nil,
                        environment: [String: String] = [:], currentDirectory: String? = nil) throws -> ProcessResult {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("runProcess-\(UUID().uuidString)")
@@ -106,42 +106,143 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Strin
     let outURL = scratch.appendingPathComponent("stdout")
     let errURL = scratch.appendingPathComponent("stderr")
     try Data((stdin ?? "").utf8).write(to: inURL)
-    try Data().write(to: outURL)
-    try Data().write(to: errURL)
-
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    for (k, v) in environment { env[k] = v }
-    process.environment = env
-    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-    let input = try FileHandle(forReadingFrom: inURL)
-    let output = try FileHandle(forWritingTo: outURL)
-    let error = try FileHandle(forWritingTo: errURL)
-    defer { try? input.close(); try? output.close(); try? error.close() }
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = error
-    try withChildSignalMask { try process.run() }
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                         stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    let child = try ChildProcess(executable, arguments, environment: environment, currentDirectory: currentDirectory,
+                                 stdin: inURL.path, stdout: outURL.path, stderr: errURL.path)
+    let status = child.wait()
+    return ProcessResult(status: status,
+                         stdout: String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self),
+                         stderr: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self))
 }
 
-/// Runs `body` (which should start a child process with `Process.run()`) with no signals blocked on this thread.
+/// Errors of `ChildProcess`.
+public enum ChildProcessError: Error, CustomStringConvertible {
+    /// `posix_spawn` (or setting up its attributes) failed with `errno`.
+    case spawnFailed(executable: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .spawnFailed(executable, code): "cannot start \(executable): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// A child process started with `posix_spawn` and waited for with `waitpid` on its own pid.
 ///
-/// A child inherits the signal mask of the thread that spawns it, and `Process` on Linux does not reset it. Test
-/// code runs on Swift concurrency / Dispatch worker threads, which block almost every signal, so without this a
-/// child starts with SIGTERM, SIGINT, SIGCHLD… blocked: Python's `multiprocessing.Pool` then never ends its
-/// workers (`gen_pings.py` hangs for ever) and a SIGINT sent to the child is never delivered.
-public func withChildSignalMask<T>(_ body: () throws -> T) rethrows -> T {
-    #if canImport(Glibc)
-    var none = sigset_t(), previous = sigset_t()
-    sigemptyset(&none)
-    pthread_sigmask(SIG_SETMASK, &none, &previous)
-    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-    #endif
-    return try body()
+/// Not Foundation's `Process`, which on Linux (a) notices the child's exit through a socket the child inherits,
+/// so it waits for ever while any descendant keeps that socket open (a daemon such as a tmux server, or a process
+/// another test spawned at that moment: swift-corelibs-foundation issue 4795); (b) starts the child with the
+/// spawning thread's signal mask, and test threads block SIGTERM, SIGINT, SIGHUP, SIGUSR1…, so a Python
+/// `multiprocessing.Pool` in the child can never stop its workers (`gen_pings.py` hung for ever) and a SIGINT
+/// sent to the child is never delivered. Here the child starts with no signal blocked, the usual signals at their
+/// default action (SIGPIPE is not ignored), no descriptors but 0–2 when the C library can close them, and its
+/// standard streams on files.
+///
+/// - Important: Not `Sendable`; use it from one thread.
+public final class ChildProcess {
+    /// The child's process id.
+    public let pid: pid_t
+    private var rawStatus: Int32?
+
+    /// Starts `executable` (a path; no `PATH` search) with `arguments`, the test process's environment plus
+    /// `environment`, in `currentDirectory` (default: the current one), standard streams from/to the given files
+    /// (stdout and stderr are created or truncated).
+    /// - Throws: `ChildProcessError.spawnFailed` when the child cannot be started.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                currentDirectory: String? = nil, stdin: String = "/dev/null", stdout: String = "/dev/null",
+                stderr: String = "/dev/null") throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if let closeFrom = Self.closeFrom { _ = closeFrom(&actions, 3) }
+        if let currentDirectory {
+            guard let chdir = Self.changeDirectory else { throw ChildProcessError.spawnFailed(executable: executable, errno: ENOSYS) }
+            let rc = chdir(&actions, currentDirectory)
+            guard rc == 0 else { throw ChildProcessError.spawnFailed(executable: executable, errno: rc) }
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), defaults = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&defaults)
+        for signal in [SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ, SIGWINCH] {
+            sigaddset(&defaults, signal)
+        }
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard rc == 0 else { throw ChildProcessError.spawnFailed(executable: executable, errno: rc) }
+        self.pid = pid
+    }
+
+    deinit {
+        // Never leave a zombie (or a running child) behind.
+        if rawStatus == nil { kill(pid, SIGKILL); _ = wait() }
+    }
+
+    /// True until the child has ended (and then it has been reaped).
+    public var isRunning: Bool {
+        if rawStatus != nil { return false }
+        var status: Int32 = 0
+        let rc = waitpid(pid, &status, WNOHANG)
+        if rc == pid { rawStatus = status; return false }
+        if rc < 0 && errno != EINTR { rawStatus = -1; return false }
+        return true
+    }
+
+    /// Sends `signal` to the child (if it has not been reaped yet).
+    public func send(_ signal: Int32) {
+        if rawStatus == nil { kill(pid, signal) }
+    }
+
+    /// Waits for the child to end; returns its exit status, or 128 + the signal number when a signal ended it.
+    @discardableResult
+    public func wait() -> Int32 {
+        while rawStatus == nil {
+            var status: Int32 = 0
+            let rc = waitpid(pid, &status, 0)
+            if rc == pid { rawStatus = status } else if rc < 0 && errno != EINTR { rawStatus = -1 }
+        }
+        if let signal = terminatingSignal { return 128 + signal }
+        return exitStatus ?? -1
+    }
+
+    /// The exit status, when the child has ended by exiting.
+    public var exitStatus: Int32? {
+        guard let status = rawStatus, status >= 0, status & 0x7F == 0 else { return nil }
+        return (status >> 8) & 0xFF
+    }
+
+    /// The signal that ended the child, when one did.
+    public var terminatingSignal: Int32? {
+        guard let status = rawStatus, status >= 0, status & 0x7F != 0, status & 0x7F != 0x7F else { return nil }
+        return status & 0x7F
+    }
+
+    private typealias FileActionsPointer = UnsafeMutablePointer<posix_spawn_file_actions_t>
+
+    /// `posix_spawn_file_actions_addchdir_np` (glibc 2.29, macOS 10.15), looked up at run time: Swift's C
+    /// library module does not declare it.
+    private static let changeDirectory: (@convention(c) (FileActionsPointer, UnsafePointer<CChar>) -> Int32)? =
+        symbol("posix_spawn_file_actions_addchdir_np")
+
+    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34), looked up at run time; nil elsewhere.
+    private static let closeFrom: (@convention(c) (FileActionsPointer, Int32) -> Int32)? =
+        symbol("posix_spawn_file_actions_addclosefrom_np")
+
+    private static func symbol<T>(_ name: String) -> T? {
+        guard let handle = dlopen(nil, RTLD_NOW), let pointer = dlsym(handle, name) else { return nil }
+        return unsafeBitCast(pointer, to: T.self)
+    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TelemetryConvert
 import TelemetryCore
+import TelemetryS3
 import TelemetryShell
 import TelemetryStore
 
@@ -18,10 +19,17 @@ struct ImportCommand: ParsableCommand {
         Bad lines (no tab, invalid JSON, invalid UTF-8, too long) and damaged files are counted, recorded in the \
         store's import_errors table with file, line and reason, and the import goes on; the good records of a \
         damaged file are kept. The exit status is 1 when anything failed.
+
+        A path s3://BUCKET[/PREFIX] imports from S3 or an S3-compatible store: PREFIX is a storage-layout root; \
+        the filter is applied to the keys before anything is downloaded; the selected files are downloaded into \
+        the cache (resumable, verified against size and ETag, reused on the next run) and imported from there. \
+        Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN], --profile or \
+        AWS_PROFILE in ~/.aws/credentials and ~/.aws/config; without any the command stops, unless \
+        --no-sign-request asks for anonymous access. See docs/s3.md.
         """
     )
 
-    @Argument(help: ArgumentHelp("Directories (storage layout roots) or files to import.", valueName: "path"))
+    @Argument(help: ArgumentHelp("Directories (storage layout roots), files, or s3://BUCKET[/PREFIX] to import.", valueName: "path"))
     var paths: [String]
 
     @OptionGroup var storeOptions: StoreOptions
@@ -47,10 +55,13 @@ struct ImportCommand: ParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @OptionGroup(title: "S3 (for s3:// paths)") var s3: S3ImportOptions
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         guard maxLineBytes >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024") }
-        for path in paths where !FileManager.default.fileExists(atPath: path) {
+        try s3.validate(paths: paths)
+        for path in paths where !S3Location.isS3URL(path) && !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path): no such file or directory")
         }
     }
@@ -64,6 +75,10 @@ struct ImportCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        // s3:// paths: credentials and listing first, so that an S3 failure leaves no store behind.
+        let s3Selected = try s3.select(paths, schema: S3ImportOptions.selectionSchema(requested: requestedSchema, storePath: storeOptions.resolvedPath),
+                                       filter: filterSchema)
+        if s3.dryRun { s3.printDryRun(s3Selected); return }
         let store: Store
         do {
             store = try Store(path: storeOptions.resolvedPath, create: true, schema: requestedSchema)
@@ -83,9 +98,11 @@ struct ImportCommand: ParsableCommand {
         let converter = PayloadConverter(compact: HistogramCompactor.compacting(with: cache, environmentFailure: { failure.record("\($0)") }))
         let importer = Importer(store: store, options: ImportOptions(filter: filterSchema, jobs: jobCount, maxLineBytes: maxLineBytes,
                                                                      payloadConverter: converter))
+        let fetched = try s3.fetch(s3Selected, progress: progress, json: json, isCancelled: { interrupt.isRaised })
+        let roots = paths.filter { !S3Location.isS3URL($0) } + fetched.localPaths
         let summary: ImportSummary
         do {
-            summary = try importer.run(roots: paths, progress: { progress.update($0) }, isCancelled: { interrupt.isRaised || failure.message != nil })
+            summary = try importer.run(roots: roots, progress: { progress.update($0) }, isCancelled: { interrupt.isRaised || failure.message != nil })
         } catch {
             progress.finish()
             printError("\(error)")
@@ -97,7 +114,7 @@ struct ImportCommand: ParsableCommand {
             throw ExitCode(2)
         }
         print(json ? ImportReport.json(summary, store: store.path) : ImportReport.text(summary, store: store.path), terminator: "")
-        if summary.hadFailures { throw ExitCode(1) }
+        if summary.hadFailures || fetched.hadFailures { throw ExitCode(1) }
     }
 }
 
@@ -110,6 +127,9 @@ enum ImportReport {
         out += " (\(String(format: "%.1f", mb)) MB of JSON, \(String(format: "%.1f", rate)) MB/s)"
         var notes: [String] = []
         if s.filesUnchanged > 0 { notes.append("\(s.filesUnchanged) unchanged file(s) skipped") }
+        if s.filesUnchangedWithErrors > 0 {
+            notes.append("\(s.filesUnchangedWithErrors) of them still with errors from an earlier import (see import_errors)")
+        }
         if s.filesReplaced > 0 { notes.append("\(s.filesReplaced) changed file(s) replaced") }
         if s.filesExcluded > 0 { notes.append("\(s.filesExcluded) file(s) excluded by the filter") }
         if s.recordsExcluded > 0 { notes.append("\(s.recordsExcluded) raw-log record(s) excluded by the filter") }
@@ -139,7 +159,7 @@ enum ImportReport {
     static func json(_ s: ImportSummary, store: String) -> String {
         var object: [String: Any] = [
             "store": store, "files_found": s.filesFound, "files_imported": s.filesImported, "files_replaced": s.filesReplaced,
-            "files_unchanged": s.filesUnchanged, "files_excluded": s.filesExcluded, "records_excluded": s.recordsExcluded, "pings": s.pings,
+            "files_unchanged": s.filesUnchanged, "files_unchanged_with_errors": s.filesUnchangedWithErrors, "files_excluded": s.filesExcluded, "records_excluded": s.recordsExcluded, "pings": s.pings,
             "bad_lines": s.badLines, "bad_line_count": s.badLineCount, "warnings": s.warnings,
             "compressed_bytes": s.compressedBytes, "uncompressed_bytes": s.uncompressedBytes,
             "seconds": s.seconds, "interrupted": s.interrupted,

@@ -13,7 +13,11 @@ struct ReplCommand: ParsableCommand {
         ~/.telemetry_history. Ctrl-C cancels the running query or import; Ctrl-D exits.
 
         When standard input is not a terminal, it is read as a script: no prompts, and the exit status is 1 when \
-        any statement or command failed, e.g.  echo 'SELECT count(*) FROM pings;' | telemetry
+        any statement or command failed.
+
+        Examples:
+          telemetry --store nightly.db
+          echo 'SELECT count(*) FROM pings;' | telemetry
         """
     )
 

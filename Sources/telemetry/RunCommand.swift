@@ -7,11 +7,15 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a script of SQL and dot-commands non-interactively.",
         discussion: """
-        FILE holds what the REPL accepts: SQL statements ending with ';' and dot-commands (docs/repl.md). A FILE \
-        that does not exist as given is looked up in ./queries/ (with or without .sql), so saved queries run by \
-        name:  telemetry run os_distribution.  '-' reads standard input. --param name=value binds :name, @name \
-        and $name (integers and reals are numbers, 'quoted' or other text is text, NULL is NULL). Errors are \
-        printed with FILE:LINE and the script goes on (unless --bail); the exit status is 1 when any failed.
+        FILE holds what the REPL accepts: SQL statements ending with ';' and dot-commands (docs/repl.md); '-' reads \
+        standard input. A FILE that does not exist as given is looked up in ./queries/, with or without .sql. \
+        --param name=value binds :name, @name and $name: integers and reals are numbers, NULL is NULL, anything \
+        else (or 'quoted') is text. Errors are printed with FILE:LINE and the script goes on unless --bail; the \
+        exit status is 1 when any failed.
+
+        Examples:
+          telemetry run os_distribution --mode csv
+          telemetry run weekly.sql --param day=20131015
         """
     )
 

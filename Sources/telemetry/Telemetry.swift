@@ -19,7 +19,7 @@ struct Telemetry: ParsableCommand {
           telemetry query --file queries/os_distribution.sql --format csv
         """,
         version: "0.1.0",
-        subcommands: [ImportCommand.self, QueryCommand.self, ConvertCommand.self, ReplCommand.self, RunCommand.self],
+        subcommands: [ImportCommand.self, QueryCommand.self, ConvertCommand.self, ServeCommand.self, ReplCommand.self, RunCommand.self],
         defaultSubcommand: ReplCommand.self
     )
 }

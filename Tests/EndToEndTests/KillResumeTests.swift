@@ -3,8 +3,8 @@ import Testing
 import TelemetryStore
 import TelemetryTestSupport
 
-/// `kill -9` in the middle of an import, then the same import again: the store must end up exactly like one
-/// clean import (one transaction per source file; docs/store.md "Import").
+/// `kill -9` (or Ctrl-C) in the middle of an import, then the same import again: the store must end up exactly
+/// like one clean import (one transaction per source file; docs/store.md "Import").
 struct KillResumeTests {
     /// Generates 1500 pings (348 xz files, ~55 MB of JSON) with `../shared/tools/gen_pings.py`; returns the storage root.
     static func generate(into directory: TemporaryDirectory) throws -> String {
@@ -39,34 +39,24 @@ struct KillResumeTests {
     static func importAndSignal(_ signal: Int32, root: String, store: String, killAt: Int, total: Int,
                                 sourceLocation: SourceLocation = #_sourceLocation) throws -> (committed: Int, stdout: String) {
         let stdoutPath = store + ".stdout"
-        try Data().write(to: URL(fileURLWithPath: stdoutPath))
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-        defer { try? output.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.executable)
-        process.arguments = ["import", root, "--store", store, "--jobs", "2"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try withChildSignalMask { try process.run() }
+        let process = try ChildProcess(CLI.executable, ["import", root, "--store", store, "--jobs", "2"],
+                                       environment: ["TELEMETRY_STORE": ""], stdout: stdoutPath)
         let deadline = Date(timeIntervalSinceNow: 300)
         while process.isRunning && Date() < deadline {
             if let committed = committedFiles(store), committed >= killAt { break }
             usleep(2_000)
         }
         let wasRunning = process.isRunning
-        kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        process.send(signal)
+        process.wait()
         #expect(wasRunning, "the import finished before it could be stopped at \(killAt) of \(total) files",
                 sourceLocation: sourceLocation)
         if signal == SIGKILL {
-            #expect(process.terminationReason == .uncaughtSignal, "the import was not killed by the signal",
-                    sourceLocation: sourceLocation)
-            #expect(process.terminationStatus == SIGKILL, sourceLocation: sourceLocation)
+            #expect(process.terminatingSignal == SIGKILL, "the import was not killed by the signal", sourceLocation: sourceLocation)
         } else {
             // SIGINT: the file in progress is rolled back, the summary printed, and the exit status is 1.
-            #expect(process.terminationReason == .exit, sourceLocation: sourceLocation)
-            #expect(process.terminationStatus == 1, sourceLocation: sourceLocation)
+            #expect(process.terminatingSignal == nil, sourceLocation: sourceLocation)
+            #expect(process.exitStatus == 1, sourceLocation: sourceLocation)
         }
         let stdout = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
         return (committedFiles(store) ?? 0, stdout)

@@ -32,6 +32,32 @@ struct TestSupportTests {
         #expect(big.stdout.utf8.count == 1_000_000)
     }
 
+    @Test("runProcess returns when the child exits, even if a grandchild it left behind still runs")
+    func grandchildDoesNotBlock() throws {
+        let started = Date()
+        let result = try runProcess("/bin/sh", ["-c", "sleep 3 & echo started"])
+        #expect(result.status == 0)
+        #expect(result.stdout == "started\n")
+        #expect(Date().timeIntervalSince(started) < 2.5)
+    }
+
+    @Test("ChildProcess: exit status, the signal that ended it, and isRunning")
+    func childProcessStatus() throws {
+        let exited = try ChildProcess("/bin/sh", ["-c", "exit 7"])
+        #expect(exited.wait() == 7)
+        #expect(exited.exitStatus == 7)
+        #expect(exited.terminatingSignal == nil)
+        #expect(!exited.isRunning)
+
+        let sleeper = try ChildProcess("/bin/sleep", ["30"])
+        #expect(sleeper.isRunning)
+        sleeper.send(SIGTERM)   // delivered: the child does not inherit this thread's blocked signals
+        #expect(sleeper.wait() == 128 + SIGTERM)
+        #expect(sleeper.terminatingSignal == SIGTERM)
+        #expect(sleeper.exitStatus == nil)
+        #expect(!sleeper.isRunning)
+    }
+
     #if os(Linux)
     @Test("runProcess: the child starts with no blocked signals (else python multiprocessing hangs at exit)")
     func childSignalMaskIsEmpty() throws {

@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 import TelemetryTestSupport
 
 /// The REPL reading a script from a non-terminal standard input, end to end through the built `telemetry`
@@ -531,6 +534,30 @@ struct ScriptModeTests {
 
         let badParam = try fixture.telemetry(["run", "queries/by_os.sql", "--param", "day", "--store", fixture.store])
         #expect(badParam.status == 64)
+    }
+
+    @Test("Ctrl-C (SIGINT) cancels a script's running statement and ends the script with status 130")
+    func interruptedScript() throws {
+        let fixture = try ShellFixture()
+        let script = try fixture.directory.write("long.sql", text: """
+            SELECT 'before' AS step;
+            WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c;
+            SELECT 'after' AS step;
+
+            """)
+        let out = fixture.directory.path + "/long.out", err = fixture.directory.path + "/long.err"
+        let child = try ChildProcess(Fixtures.telemetryExecutable, ["run", script, "--store", fixture.store, "--mode", "csv"],
+                                     environment: ["HOME": fixture.home], stdout: out, stderr: err)
+        // Wait until the long statement runs (the first result is out), then press Ctrl-C.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, (try? String(contentsOfFile: out, encoding: .utf8))?.contains("before") != true {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        child.send(SIGINT)
+        #expect(child.wait() == 130)
+        expectText(try String(contentsOfFile: out, encoding: .utf8), "step\nbefore\n")
+        expectText(try String(contentsOfFile: err, encoding: .utf8), "Interrupted.\n", "stderr")
     }
 
     @Test("`echo SQL | telemetry` and `telemetry repl` read standard input as a script; a broken store exits 2")

@@ -153,6 +153,19 @@ struct SessionInProcessTests {
         #expect(SessionFilter.predicate(filter: all, columns: columns) { _ in [] } == "1")
     }
 
+    @Test("comment-only lines are skipped; an open block comment gathers lines into the statement")
+    func comments() throws {
+        #expect(ShellSession.isBlankOrComment("  -- note"))
+        #expect(ShellSession.isBlankOrComment("/* a */ -- b"))
+        #expect(!ShellSession.isBlankOrComment("/* header"))
+        #expect(!ShellSession.isBlankOrComment("SELECT 1; -- x"))
+        let fixture = try ShellFixture()
+        var (session, out, err) = try Self.session(fixture)
+        _ = session.run(TextInput("-- a note\n/* a header\n   over two lines */\nSELECT 1 AS one;\n\n/* closed */\nSELECT 2 AS two;\n"))
+        #expect(out.text == "one\n---\n  1\ntwo\n---\n  2\n")
+        #expect(err.text == "")
+    }
+
     @Test("settings persist across lines and .once applies to one command only")
     func settingsAndOnce() throws {
         let fixture = try ShellFixture()

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Serve benchmark: wrk POSTs real pings to `telemetry serve` on loopback. Prints a results table and writes it to
+# docs/benchmarks.md ("## Serve"; only that section is replaced).
+#
+#   scripts/bench-serve.sh [--duration S] [--connections N] [--wrk-threads N] [--writers "1 2"] [--fsync POLICY]
+#                          [--bodies "5k 18k 50k"] [--no-build] [--no-doc]
+#
+# Steps (each bounded by `timeout`):
+#   1. release build: swift build -c release --scratch-path .build-bench (BENCH_SCRATCH overrides; --no-build uses
+#      what is there)
+#   2. bodies, all real pings from ../shared/datasets/real: 5k = the plain 5,369-byte saved-session ping of
+#      raw-logs/unicode.v1.packed; 18k = the 18,255-byte gzip idle-daily ping of raw-logs/telemetry1.log (the size
+#      of the seed's 16 KB reference); 50k = pings/v4/main-fx48a1-nightly.json.gz (50,986 bytes, gzip)
+#   3. for each writer count and body: start `telemetry serve --port 0` (fresh log directory, --fsync POLICY,
+#      --max-log-size 256 MiB; finished files are deleted once a second so the disk does not fill), 2 s of warm-up
+#      load, then `wrk --latency -t T -c N -d S` with a Lua script that POSTs the body (scripts/bench-serve.lua),
+#      CPU of the server (/proc/PID/stat) and of wrk (/usr/bin/time) measured over the timed run; then SIGTERM and
+#      a check that the server stored at least as many records as wrk counted 200s.
+#   4. table on stdout and in docs/benchmarks.md.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHARED=${TELEMETRY_SHARED:-$REPO/../shared}
+SCRATCH=${BENCH_SCRATCH:-$REPO/.build-bench}
+DOC=$REPO/docs/benchmarks.md
+LUA=$REPO/scripts/bench-serve.lua
+DURATION=15
+CONNECTIONS=32
+WRK_THREADS=2
+WRITERS="1 2"
+FSYNC=interval
+BODIES="5k 18k 50k"
+BUILD=1
+WRITE_DOC=1
+ARGS="$*"
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --duration) DURATION=$2; shift 2 ;;
+        --connections) CONNECTIONS=$2; shift 2 ;;
+        --wrk-threads) WRK_THREADS=$2; shift 2 ;;
+        --writers) WRITERS=$2; shift 2 ;;
+        --fsync) FSYNC=$2; shift 2 ;;
+        --bodies) BODIES=$2; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --no-doc) WRITE_DOC=0; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "unknown option: $1" >&2; exit 2 ;;
+    esac
+done
+
+if ! command -v wrk >/dev/null; then
+    echo "installing wrk (Debian package)" >&2
+    sudo_cmd=(); if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+    "${sudo_cmd[@]}" apt-get install -y -qq wrk >/dev/null || { "${sudo_cmd[@]}" apt-get update -qq; "${sudo_cmd[@]}" apt-get install -y -qq wrk >/dev/null; }
+fi
+
+if [ "$BUILD" = 1 ]; then
+    echo "building release binary in $SCRATCH" >&2
+    (cd "$REPO" && timeout 1800 swift build -c release --scratch-path "$SCRATCH" --product telemetry >&2)
+fi
+BIN=$SCRATCH/release/telemetry
+[ -x "$BIN" ] || { echo "no release binary at $BIN" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/bench-serve.XXXXXX)
+SERVER_PID=""
+CLEANER_PID=""
+cleanup() {
+    if [ -n "$CLEANER_PID" ]; then kill "$CLEANER_PID" 2>/dev/null || true; fi
+    if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Bodies (real pings).
+python3 - "$SHARED" "$WORK" <<'EOF'
+import struct, sys, shutil
+shared, work = sys.argv[1], sys.argv[2]
+def records(path):
+    data = open(path, 'rb').read(); i = 0
+    while i + 15 <= len(data):
+        if data[i] != 0x1E: i += 1; continue
+        path_len, data_len, _ = struct.unpack('<HIQ', data[i + 1:i + 15])
+        yield data[i + 15 + path_len:i + 15 + path_len + data_len]; i += 15 + path_len + data_len
+unicode = list(records(f'{shared}/datasets/real/raw-logs/unicode.v1.packed'))
+open(f'{work}/5k.bin', 'wb').write(unicode[1])
+open(f'{work}/18k.bin', 'wb').write(next(records(f'{shared}/datasets/real/raw-logs/telemetry1.log')))
+shutil.copy(f'{shared}/datasets/real/pings/v4/main-fx48a1-nightly.json.gz', f'{work}/50k.bin')
+EOF
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+machine_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+RESULTS=$WORK/results.tsv
+: > "$RESULTS"
+
+for writers in $WRITERS; do
+    for body in $BODIES; do
+        size=$(stat -c %s "$WORK/$body.bin")
+        logs=$WORK/logs-$writers-$body
+        mkdir -p "$logs"
+        rm -f "$WORK/port"
+        "$BIN" serve --port 0 --port-file "$WORK/port" --log-path "$logs" --max-log-size 268435456 \
+            --writers "$writers" --fsync "$FSYNC" > "$WORK/server.out" 2> "$WORK/server.err" &
+        SERVER_PID=$!
+        for _ in $(seq 1 300); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+        port=$(cat "$WORK/port")
+        (while kill -0 "$SERVER_PID" 2>/dev/null; do find "$logs" -name '*.finished' -delete; sleep 1; done) &
+        CLEANER_PID=$!
+        export BENCH_BODY=$WORK/$body.bin
+        timeout 30 wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d 2s -s "$LUA" "http://127.0.0.1:$port" > /dev/null
+        server_before=$(ticks "$SERVER_PID"); machine_before=$(machine_busy)
+        timeout $((DURATION + 60)) /usr/bin/time -f "WRKCPU %U %S" -o "$WORK/wrk.time" \
+            wrk --latency -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${DURATION}s" -s "$LUA" "http://127.0.0.1:$port" > "$WORK/wrk.out"
+        server_after=$(ticks "$SERVER_PID"); machine_after=$(machine_busy)
+        metrics=$(curl -s "http://127.0.0.1:$port/metrics")
+        kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+        kill "$CLEANER_PID" 2>/dev/null || true; wait "$CLEANER_PID" 2>/dev/null || true; CLEANER_PID=""
+        stored=$(printf '%s\n' "$metrics" | awk '/^telemetry_ingest_stored_records_total / {print $2}')
+        non200=$(printf '%s\n' "$metrics" | awk '/^telemetry_ingest_errors_total/ {s += $2} END {print s + 0}')
+        result=$(grep '^RESULT' "$WORK/wrk.out")
+        wrkcpu=$(awk '/^WRKCPU/ {print $2 + $3}' "$WORK/wrk.time")
+        python3 - "$writers" "$body" "$size" "$result" "$((server_after - server_before))" "$HZ" "$wrkcpu" \
+            "$((machine_after - machine_before))" "$stored" "$non200" >> "$RESULTS" <<'EOF'
+import sys
+writers, body, size, result, server_ticks, hz, wrk_cpu, machine_ticks, stored, non200 = sys.argv[1:]
+r = dict(kv.split('=') for kv in result.split()[1:])
+seconds = int(r['duration_us']) / 1e6
+requests = int(r['requests'])
+ok = requests - int(r['status_errors'])
+server_cpu = int(server_ticks) / int(hz)
+machine_cpu = int(machine_ticks) / int(hz)
+print('\t'.join(map(str, [writers, body, size, requests, f'{requests / seconds:.0f}', f'{ok * int(size) / seconds / 1e6:.1f}',
+      f"{int(r['p50_us']) / 1000:.2f}", f"{int(r['p99_us']) / 1000:.2f}", f"{int(r['max_us']) / 1000:.1f}",
+      f'{server_cpu:.1f}', f'{server_cpu / seconds:.2f}', f'{float(wrk_cpu):.1f}', f'{machine_cpu / seconds:.2f}',
+      r['status_errors'], int(r['connect_errors']) + int(r['read_errors']) + int(r['write_errors']) + int(r['timeouts']),
+      stored, non200, f'{seconds:.1f}'])))
+EOF
+        tail -1 "$RESULTS" >&2
+        if [ "$(cut -f16 < <(tail -1 "$RESULTS"))" -lt "$(( $(cut -f4 < <(tail -1 "$RESULTS")) - $(cut -f14 < <(tail -1 "$RESULTS")) ))" ]; then
+            echo "error: the server stored fewer records than wrk counted successful responses" >&2
+            exit 1
+        fi
+    done
+done
+
+python3 - "$RESULTS" "$DOC" "$WRITE_DOC" "$DURATION" "$CONNECTIONS" "$WRK_THREADS" "$FSYNC" "$ARGS" "$REPO" <<'EOF'
+import sys, subprocess, datetime, re, os
+results, doc, write_doc, duration, connections, wrk_threads, fsync, args, repo = sys.argv[1:]
+rows = [line.rstrip('\n').split('\t') for line in open(results) if line.strip()]
+names = {'5k': '5 KB plain JSON (real saved-session ping)', '18k': '18 KB gzip (real idle-daily ping)',
+         '50k': '50 KB gzip (real v4 main ping)'}
+def sh(cmd):
+    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30).stdout.strip()
+    except Exception: return '?'
+commit = sh(f'git -C {repo} rev-parse --short HEAD')
+cpu = sh("lscpu | awk -F: '/Model name/ {print $2; exit}'").strip()
+out = ['## Serve', '',
+       'Written by `scripts/bench-serve.sh`; rerun it to refresh this section (it replaces only this section).', '',
+       f'- Command: `scripts/bench-serve.sh{(" " + args) if args else ""}` (release build, `swift build -c release --scratch-path .build-bench`)',
+       f'- Date: {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC; commit `{commit}`',
+       f'- Machine: `nproc` = {os.cpu_count()}, {cpu}; server, wrk and everything else share these cores',
+       f'- Load: `wrk --latency -t {wrk_threads} -c {connections} -d {duration}s -s scripts/bench-serve.lua` on 127.0.0.1 after 2 s of warm-up; every request POSTs the same body to `/submit/telemetry/<id>/main/Firefox/48.0a1/nightly/20160315030230`; keep-alive',
+       f'- Server: `telemetry serve --port 0 --fsync {fsync} --max-log-size 268435456 --writers N` (2 event loops, v1 records); finished files deleted once a second during the run',
+       '- MB/s counts request bodies acknowledged with 200; CPU s is over the timed run; "machine" is all CPU used on the machine (server, wrk and anything else) divided by the run time, out of 2.0', '',
+       '| writers | body | requests | req/s | MB/s | p50 ms | p99 ms | max ms | server CPU s | server cores | wrk CPU s | machine cores | non-2xx | socket errors | stored records |',
+       '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+for r in rows:
+    w, body, size, req, rps, mbs, p50, p99, mx, scpu, scores, wcpu, mcores, st, sock, stored, non200, secs = r
+    out.append(f'| {w} | {names.get(body, body)} | {req} | {rps} | {mbs} | {p50} | {p99} | {mx} | {scpu} | {scores} | {wcpu} | {mcores} | {st} | {sock} | {stored} |')
+out += ['', 'Goal (issue 4): at least twice the seed\'s Node.js server — about 8,000 requests/s with a 16 KB gzipped real ping, 32 connections, wrk on the same 2 cores, p99 11 ms — so ≥ 16,000 requests/s with p99 < 10 ms.', '']
+for r in rows:
+    if r[1] == '18k':
+        rps, p99 = float(r[4]), float(r[7])
+        verdict = 'met' if rps >= 16000 and p99 < 10 else 'missed'
+        out.append(f'- {r[0]} writer(s), 18 KB gzip ping: **{rps:,.0f} req/s** ({rps / 8000:.2f}× the seed), p99 **{p99} ms**: **{verdict}**.')
+out.append('')
+section = '\n'.join(out) + '\n'
+print(section)
+if write_doc == '1':
+    text = open(doc).read() if os.path.exists(doc) else '# Benchmarks\n'
+    pattern = re.compile(r'^## Serve\n.*?(?=^## |\Z)', re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + '\n', text, count=1)
+    else:
+        text = text.rstrip('\n') + '\n\n' + section
+    open(doc, 'w').write(text)
+EOF
