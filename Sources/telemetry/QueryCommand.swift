@@ -27,7 +27,7 @@ struct QueryCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Read the SQL from a file instead.", valueName: "file"))
     var file: String?
 
-    @Option(help: ArgumentHelp("Output format: table, csv, tsv or json.", valueName: "format"))
+    @Option(help: ArgumentHelp("Output format: table, csv, tsv, json, markdown or line.", valueName: "format"))
     var format: OutputFormat = .table
 
     @Flag(name: .customLong("no-header"), help: "Leave out the header row (table, csv, tsv).")
