@@ -33,7 +33,8 @@ let package = Package(
             name: "TelemetryStore",
             dependencies: ["TelemetryCore", "TelemetryCompression", "TelemetryConvert", "CSQLite", "CSimdjson"]
         ),
-        .target(name: "TelemetryShell", dependencies: ["TelemetryStore", "TelemetryCore", "CEditLine"]),
+        .target(name: "TelemetryJobs", dependencies: ["TelemetryStore", "TelemetryConvert", "TelemetryCore"]),
+        .target(name: "TelemetryShell", dependencies: ["TelemetryStore", "TelemetryJobs", "TelemetryCore", "CEditLine"]),
         .target(
             name: "TelemetryIngest",
             dependencies: [
@@ -49,9 +50,11 @@ let package = Package(
             name: "telemetry",
             dependencies: [
                 "TelemetryCore", "TelemetryCompression", "TelemetryConvert", "TelemetryStore", "TelemetryShell", "TelemetryIngest",
-                "TelemetryS3",
+                "TelemetryS3", "TelemetryJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // Job scripts (docs/jobs.md) bind to TelemetryJobs' symbols in this executable at dlopen.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
         ),
 
         // Tests.
@@ -77,6 +80,10 @@ let package = Package(
         .testTarget(
             name: "TelemetryStoreTests",
             dependencies: ["TelemetryStore", "TelemetryConvert", "TelemetryCompression", "TelemetryTestSupport"]
+        ),
+        .testTarget(
+            name: "TelemetryJobsTests",
+            dependencies: ["TelemetryJobs", "TelemetryStore", "TelemetryConvert", "TelemetryCore", "TelemetryTestSupport"]
         ),
         .testTarget(name: "TelemetryShellTests", dependencies: ["TelemetryShell", "TelemetryStore", "TelemetryTestSupport"]),
         .testTarget(

@@ -132,7 +132,7 @@ rm -rf "$RUN"
 mkdir -p "$RUN"
 cleanup() {
     if ((!KEEP)); then
-        rm -rf "$PLAIN" "$RUN"/out-* "$RUN"/perf.data* 2>/dev/null || true
+        rm -rf "$PLAIN" "$RUN"/out-* "$RUN"/perf.data* "$RUN/telemetry" 2>/dev/null || true
     fi
 }
 trap cleanup EXIT
@@ -179,8 +179,11 @@ if ((BUILD)); then
     fi
 fi
 [[ -x $TELEMETRY ]] || die "$TELEMETRY not found (run without --no-build)"
-"$TELEMETRY" convert --help >/dev/null || die "$TELEMETRY convert --help failed"
 BINARY_DATE=$(date -u -r "$TELEMETRY" '+%Y-%m-%d %H:%M UTC')
+# Measure a private copy: .build-bench is shared with scripts/bench-import.sh, which may rebuild it mid-run.
+cp "$TELEMETRY" "$RUN/telemetry"
+TELEMETRY=$RUN/telemetry
+"$TELEMETRY" convert --help >/dev/null || die "$TELEMETRY convert --help failed"
 
 cat "${RAWLOGS[@]}" >/dev/null   # into the page cache
 find "$DATA/histogram-cache" -type f -exec cat {} + >/dev/null

@@ -196,6 +196,18 @@ def render(run, meta, s):
                      te["cpu"], te["time"], 100 * te["cpu"] / te["time"] / jobs, jobs, cpu_bound, gz["cpu"], xz1["cpu"],
                      te["cpu"] - cpu_bound, te["cpu"] / cpu_bound, 100 * (te["cpu"] - cpu_bound) / te["cpu"], jobs,
                      te["cpu"], te["cpu"] / jobs, bound2 / GOAL_RATIO))
+        budget = jobs * bound2 / GOAL_RATIO
+        L.append("- By CPU time, which the other load on the machine hardly changes: bound CPU / convert CPU = %.1f / %.1f "
+                 "= %.2f. To meet the goal even with all %d cores busy all the time, convert's CPU has to fit in %d × %.2f = "
+                 "%.1f s: %.1f CPU s (%.0f%%) less than now, i.e. %.0f%% of its work outside the bound has to go." % (
+                     cpu_bound, te["cpu"], cpu_bound / te["cpu"], jobs, jobs, bound2 / GOAL_RATIO, budget,
+                     te["cpu"] - budget, 100 * (te["cpu"] - budget) / te["cpu"],
+                     100 * max(0.0, te["cpu"] - budget) / max(1e-9, te["cpu"] - cpu_bound)))
+        if te.get("written_mb"):
+            L.append("- I/O: each convert run wrote %.0f MB to files (`/usr/bin/time` \"File system outputs\" × 512) for "
+                     "%.1f MB of xz output: the records go to uncompressed work files first (%.1f MB), which are read "
+                     "back and compressed when the run ends. From the page cache this costs little CPU (the kernel "
+                     "rows of the profile)." % (te["written_mb"], check["compressed_bytes_out"] / 1e6, check["bytes_out"] / 1e6))
         if j1:
             L.append("- `--jobs 1`: %.2f s and %.1f CPU s; `--jobs %d` is %.2f× faster (%d raw logs shared between the "
                      "jobs, one file per job at a time)." % (j1["time"], j1["cpu"], jobs, j1["time"] / te["time"], int(meta["raw_files"])))
@@ -426,7 +438,9 @@ def profile(freq, json_path):
         print("Worker threads (seconds from the first sample): %s." % "; ".join(
             "thread %d busy %.1f–%.1f s, %.1f CPU s, xz compression %s" % (
                 i + 1, v["first"] - t0, v["last"] - t0, v["cpu"],
-                ("from %.1f s (%.1f CPU s)" % (v["lzma_first"] - t0, v["lzma"])) if v["lzma_first"] is not None else "none")
+                ("from %.1f s on, the last %.0f%% of its busy time (%.1f CPU s in liblzma)" % (
+                    v["lzma_first"] - t0, 100 * (v["last"] - v["lzma_first"]) / max(1e-9, v["last"] - v["first"]), v["lzma"]))
+                if v["lzma_first"] is not None else "none")
             for i, (k, v) in enumerate(workers)))
         print()
     print("Top functions by self time:")

@@ -30,13 +30,18 @@ protocol SubmissionSink: AnyObject, Sendable {
 /// `write(2)` calls as the file's size limit allows, then completes the promises with one task per event loop.
 /// Records are encoded whole into that buffer, so two records' bytes never interleave.
 ///
+/// Syncing and finishing happen on a second thread (the finisher), in order: the periodic `fdatasync` of
+/// `FsyncPolicy.interval` and a rotated file's sync, close and rename never stall the writes of the next batch.
+/// Only `FsyncPolicy.always` syncs on the writer thread, because its 200s must wait for the sync.
+///
 /// Write failure (full disk, I/O error): the file is truncated to the end of its last complete record and finished
 /// (renamed `.finished`), every record of the failed write is failed (answered 500), and the next batch opens a
 /// new file — so when space returns the server writes again, and no acknowledged record is left in an unfinished
 /// file (§6.2, TelemetryEngine rule).
 ///
-/// - Important: `@unchecked Sendable`: the queue fields are guarded by `condition`; the file fields are confined
-///   to the writer thread (`run()`), and `start()`/`close()` are called once each from the owner.
+/// - Important: `@unchecked Sendable`: the queue fields are guarded by `condition`, the finisher's queue by
+///   `jobsCondition` (which also guards the error-log clock); the file fields are confined to the writer thread (`run()`); a descriptor handed to the
+///   finisher is never touched by the writer again. `start()`/`close()` are called once each from the owner.
 final class SubmissionLog: SubmissionSink, @unchecked Sendable {
     private struct Pending {
         var record: RawRecord
@@ -74,6 +79,22 @@ final class SubmissionLog: SubmissionSink, @unchecked Sendable {
     private var lastErrorLogNanos: UInt64 = 0
     private var thread: Thread?
 
+    // Finisher side, guarded by `jobsCondition`.
+    private enum FileJob {
+        /// `fdatasync` of the file the writer is still appending to (interval group commit).
+        case sync(fd: Int32, path: String)
+        /// Sync (unless `never`), close, rename to `.finished`, sync the directory, report.
+        case finish(fd: Int32, path: String)
+        /// Close and remove a file that holds no record.
+        case discard(fd: Int32, path: String)
+    }
+    private let jobsCondition = NSCondition()
+    private var jobs: [FileJob] = []
+    private var syncPending = false
+    private var finisherStopping = false
+    private var finisherDone = false
+    private var finisherThread: Thread?
+
     init(configuration: IngestConfiguration, writerIndex: Int?, metrics: IngestMetrics,
          operations: LogFileOperations = .posix, log: @escaping @Sendable (String) -> Void,
          onFinished: (@Sendable (String) -> Void)?) {
@@ -100,6 +121,11 @@ final class SubmissionLog: SubmissionSink, @unchecked Sendable {
         thread.name = "telemetry-log-\(writerIndex ?? 0)"
         thread.stackSize = 1 << 20
         self.thread = thread
+        let finisher = Thread { [self] in runFinisher() }
+        finisher.name = "telemetry-log-finish-\(writerIndex ?? 0)"
+        finisher.stackSize = 1 << 20
+        finisherThread = finisher
+        finisher.start()
         thread.start()
     }
 
@@ -111,6 +137,11 @@ final class SubmissionLog: SubmissionSink, @unchecked Sendable {
         condition.broadcast()
         while !finishedRunning && thread != nil { condition.wait() }
         condition.unlock()
+        jobsCondition.lock()
+        finisherStopping = true
+        jobsCondition.broadcast()
+        while !finisherDone && finisherThread != nil { jobsCondition.wait() }
+        jobsCondition.unlock()
     }
 
     // MARK: - Queue side (event loops)
@@ -179,8 +210,14 @@ final class SubmissionLog: SubmissionSink, @unchecked Sendable {
     private func runTimers(now: UInt64) {
         if configuration.fsync == .interval && now >= nextSyncNanos {
             if dirty && fd >= 0 {
-                if operations.sync(fd) == 0 { metrics.synced() } else { report(IngestError.current(currentPath, "fdatasync")) }
-                dirty = false
+                jobsCondition.lock()
+                if !syncPending {   // a sync still running covers these bytes' successors at its next round
+                    syncPending = true
+                    jobs.append(.sync(fd: fd, path: currentPath))
+                    jobsCondition.signal()
+                    dirty = false
+                }
+                jobsCondition.unlock()
             }
             nextSyncNanos = now + UInt64(configuration.fsyncInterval.nanoseconds)
         }
@@ -301,36 +338,71 @@ final class SubmissionLog: SubmissionSink, @unchecked Sendable {
         return IngestError.io(path: currentPath, operation: "open", errno: EEXIST, message: String(cString: strerror(EEXIST)))
     }
 
-    /// Finishes the current file: sync (unless `never`), close, rename to `<name>.finished`, sync the directory,
-    /// tell `onFinished`. An empty file is removed instead. A new name is chosen in any case (§6.2).
+    /// Hands the current file to the finisher (sync unless `never`, close, rename to `<name>.finished`, sync the
+    /// directory, tell `onFinished`); an empty file is removed instead. A new name is chosen in any case (§6.2).
     private func finishCurrentFile(reason: String) {
         guard fd >= 0 else { chooseNewName(); return }
         if fileBytes == 0 { closeEmptyFile(); chooseNewName(); return }
-        if configuration.fsync != .never {
-            if operations.sync(fd) == 0 { metrics.synced() } else { report(IngestError.current(currentPath, "fdatasync")) }
-        }
-        _ = operations.close(fd)
+        enqueue(.finish(fd: fd, path: currentPath))
         fd = -1
         dirty = false
-        let finished = currentPath + ".finished"
-        if operations.rename(currentPath, finished) == 0 {
-            if configuration.fsync != .never { _ = operations.syncDirectory(configuration.logPath) }
-            metrics.finishedFile()
-            onFinished?(finished)
-        } else {
-            report(IngestError.current(currentPath, "rename"))
-        }
         fileBytes = 0
         chooseNewName()
     }
 
     private func closeEmptyFile() {
         guard fd >= 0 else { return }
-        _ = operations.close(fd)
-        _ = operations.unlink(currentPath)
+        enqueue(.discard(fd: fd, path: currentPath))
         fd = -1
         fileBytes = 0
         dirty = false
+    }
+
+    private func enqueue(_ job: FileJob) {
+        jobsCondition.lock()
+        jobs.append(job)
+        jobsCondition.signal()
+        jobsCondition.unlock()
+    }
+
+    // MARK: - Finisher thread
+
+    private func runFinisher() {
+        while true {
+            jobsCondition.lock()
+            while jobs.isEmpty && !finisherStopping { jobsCondition.wait() }
+            if jobs.isEmpty {   // stopping, and everything handed over is done
+                finisherDone = true
+                jobsCondition.broadcast()
+                jobsCondition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            jobsCondition.unlock()
+            switch job {
+            case let .sync(fd, path):
+                if operations.sync(fd) == 0 { metrics.synced() } else { report(IngestError.current(path, "fdatasync")) }
+                jobsCondition.lock()
+                syncPending = false
+                jobsCondition.unlock()
+            case let .finish(fd, path):
+                if configuration.fsync != .never {
+                    if operations.sync(fd) == 0 { metrics.synced() } else { report(IngestError.current(path, "fdatasync")) }
+                }
+                _ = operations.close(fd)
+                let finished = path + ".finished"
+                if operations.rename(path, finished) == 0 {
+                    if configuration.fsync != .never { _ = operations.syncDirectory(configuration.logPath) }
+                    metrics.finishedFile()
+                    onFinished?(finished)
+                } else {
+                    report(IngestError.current(path, "rename"))
+                }
+            case let .discard(fd, path):
+                _ = operations.close(fd)
+                _ = operations.unlink(path)
+            }
+        }
     }
 
     /// `<log_path>/<log_base>.<version>.<hostname>.<pid>[.<writer index>].<created_ms>` (§6.1), with
@@ -371,12 +443,13 @@ final class SubmissionLog: SubmissionSink, @unchecked Sendable {
         }
     }
 
-    /// Logs an I/O error, at most one line a second.
+    /// Logs an I/O error, at most one line a second (called by the writer and the finisher).
     private func report(_ error: IngestError) {
         let now = monotonicNanoseconds()
-        if lastErrorLogNanos == 0 || now - lastErrorLogNanos >= 1_000_000_000 {
-            lastErrorLogNanos = now
-            log("raw log: \(error)")
-        }
+        jobsCondition.lock()
+        let due = lastErrorLogNanos == 0 || now - lastErrorLogNanos >= 1_000_000_000
+        if due { lastErrorLogNanos = now }
+        jobsCondition.unlock()
+        if due { log("raw log: \(error)") }
     }
 }

@@ -91,6 +91,11 @@ public struct DotCommand: Sendable {
             try session.importFiles(arguments)
             return .proceed
         },
+        DotCommand(name: "job", usage: ".job NAME|FILE.swift [ARGS]",
+                   summary: "Run a MapReduce job (built-in or Swift script; Ctrl-C cancels)", completion: .files) { session, arguments in
+            try session.runJob(arguments)
+            return .proceed
+        },
         DotCommand(name: "mode", usage: ".mode table|csv|tsv|json|markdown|line", summary: "How query results are printed",
                    completion: .firstArgument(OutputFormat.allCases.map(\.rawValue))) { session, arguments in
             guard arguments.count == 1, let format = OutputFormat(rawValue: arguments[0].lowercased()) else {

@@ -12,6 +12,8 @@ final class RecordChunk: @unchecked Sendable {   // handed from one parser threa
         var info: [PingParser.InfoValue?]
         /// Per-record dimensions (raw logs); nil: the file's path dimensions.
         var dimensions: [String]? = nil
+        /// The ping's histograms, decoded here (parser thread) for the writer's column files (docs/sql.md).
+        var histograms: [DecodedHistogram] = []
     }
     struct Problem {
         var line: Int
@@ -312,7 +314,8 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
         let payloadStart = chunk.arena.count
         chunk.arena.append(contentsOf: json)
         chunk.records.append(.init(line: line.number, idStart: idStart, idEnd: payloadStart, payloadStart: payloadStart,
-                                   payloadEnd: chunk.arena.count, info: parsed.values))
+                                   payloadEnd: chunk.arena.count, info: parsed.values,
+                                   histograms: DecodedHistogram.decode(json: json, parser: parser)))
         if parsed.duplicateKeys > 0 {
             let documentID = String(decoding: id, as: UTF8.self)
             chunk.warnings.append(.init(line: line.number, offset: line.offset, reason: "duplicate_key",

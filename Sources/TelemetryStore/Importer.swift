@@ -150,6 +150,10 @@ public final class Importer {
         defer { pipeline.cancel(); pipeline.join() }
 
         let writer = try PingWriter(store: store)
+        // Histogram columns (docs/sql.md): repaired or rebuilt first, then written within each file's transaction.
+        let columns = try ColumnWriter(storePath: store.path, committed: ColumnMaintenance.ensureConsistent(store: store).state)
+        writer.columns = columns
+        defer { store.histogramColumnsChanged() }
         var lastReport = Date.distantPast
         for (index, (candidate, previous)) in work.enumerated() {
             if isCancelled() { summary.interrupted = true; break }
@@ -162,6 +166,7 @@ public final class Importer {
             try store.connection.execute("BEGIN IMMEDIATE")
             do {
                 fileID = try writer.beginFile(candidate, previous: previous?.fileID)
+                try columns.truncate(beyond: try store.connection.scalarInt("SELECT coalesce(max(ping_id), 0) FROM pings") ?? 0)
                 while !finished {
                     if isCancelled() { throw StoreError.interrupted }
                     switch pipeline.next(file: index) {
@@ -198,6 +203,8 @@ public final class Importer {
                         progress(state)
                     }
                 }
+                try columns.flush()
+                try columns.commitState(on: store.connection)
                 try store.connection.execute("COMMIT")
             } catch {
                 try? store.connection.execute("ROLLBACK")
@@ -273,6 +280,8 @@ final class PingWriter {
     private let infoTypes: [String]
     private let dimensionCount: Int
     private let timestamp: String
+    /// Histogram columns to append each inserted ping's histograms to (nil: none).
+    var columns: ColumnWriter?
 
     init(store: Store) throws {
         self.store = store
@@ -342,6 +351,7 @@ final class PingWriter {
                 try insertPing.bindTextNoCopy(UnsafeRawBufferPointer(rebasing: arena[record.payloadStart..<record.payloadEnd]), at: index)
                 try insertPing.step()
                 insertPing.reset()
+                try columns?.append(pingID: store.connection.lastInsertRowID, histograms: record.histograms)
             }
         }
         for bad in chunk.badLines {

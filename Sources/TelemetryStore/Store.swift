@@ -46,6 +46,10 @@ public final class Store {
     public let schema: DimensionSchema
     /// Info columns present in this store (those not shadowed by a dimension).
     public let activeInfoColumns: [InfoColumn]
+    /// True when opened read-only (column files are then checked, never repaired).
+    public let isReadOnly: Bool
+    /// The histogram SQL functions' state (docs/sql.md); set once `init` has registered them.
+    private var histogramSQL: HistogramSQLContext?
 
     /// Opens an existing store, or creates one when `create` is true.
     /// - Parameter schema: for a new store, the schema to build it with (default: the seed schema); for an
@@ -81,7 +85,15 @@ public final class Store {
         }
         let dimensionNames = Set(schema.fieldNames.map { $0.lowercased() })
         activeInfoColumns = Self.infoColumns.filter { !dimensionNames.contains($0.name.lowercased()) }
+        isReadOnly = readOnly
+        let histogramSQL = HistogramSQLContext(store: self)
+        try histogramSQL.register(on: connection)
+        self.histogramSQL = histogramSQL
     }
+
+    /// Drops the mapped histogram columns the SQL functions use; they are mapped again on next use.
+    /// Called after column files change (import, reindex).
+    public func histogramColumnsChanged() { histogramSQL?.invalidate() }
 
     /// Quotes an identifier for SQL.
     public static func quote(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }

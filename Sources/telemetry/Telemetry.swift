@@ -19,7 +19,8 @@ struct Telemetry: ParsableCommand {
           telemetry query --file queries/os_distribution.sql --format csv
         """,
         version: "0.1.0",
-        subcommands: [ImportCommand.self, QueryCommand.self, ConvertCommand.self, ServeCommand.self, ReplCommand.self, RunCommand.self],
+        subcommands: [ImportCommand.self, QueryCommand.self, ConvertCommand.self, ServeCommand.self, ReplCommand.self, RunCommand.self,
+                      ReindexCommand.self, JobCommand.self],
         defaultSubcommand: ReplCommand.self
     )
 }

@@ -171,6 +171,7 @@ struct ScriptModeTests {
             .help [COMMAND]                   List the commands, or show one
             .histograms [PATTERN]             Histogram names in the store (sampled); PATTERN: a substring or a glob
             .import PATH... [--filter FILE]   Import storage-format files (incremental; the session filter applies)
+            .job NAME|FILE.swift [ARGS]       Run a MapReduce job (built-in or Swift script; Ctrl-C cancels)
             .mode table|csv|tsv|json|markdown|line
                                               How query results are printed
             .once FILE                        Write the next command's output to FILE

@@ -1,0 +1,167 @@
+import TelemetryConvert
+import TelemetryCore
+
+/// Pings per submission day: `map` writes `(dimensions[-1], 1)` (the seed's last dimension,
+/// `submission_date` in the seed schema); combine and reduce sum. Twin: `queries/job_pings_per_day.sql`.
+public struct PingsPerDayJob: Job {
+    public init() {}
+    public var hasCombine: Bool { true }
+    public func map(_ ping: JobPing, into context: inout MapContext<String, Int64>) throws {
+        guard let day = ping.dimensions.last else { throw PingError("ping has no dimensions") }
+        context.write(day, 1)
+    }
+    public func combine(key: String, values: [Int64]) throws -> Int64 { values.reduce(0, +) }
+    public func reduce(key: String, values: [Int64], into context: inout OutputContext) throws {
+        context.write(key, values.reduce(0, +))
+    }
+}
+
+/// OS distribution: `map` parses the payload and writes `(info.OS, 1)`; a ping without `info.OS` (e.g. a
+/// unified main ping) throws, like the seed's KeyError, and is reported. Twin: `queries/job_os_distribution.sql`.
+public struct OSDistributionJob: Job {
+    public init() {}
+    public var hasCombine: Bool { true }
+    public func map(_ ping: JobPing, into context: inout MapContext<String, Int64>) throws {
+        guard let os = try ping.payload()["info"]?["OS"], !os.isNull else { throw PingError("KeyError: 'OS' (no info.OS)") }
+        switch os {
+        case let .string(text): context.write(text, 1)
+        case let .int(number): context.write(String(number), 1)
+        default: throw PingError("info.OS is not a string")
+        }
+    }
+    public func combine(key: String, values: [Int64]) throws -> Int64 { values.reduce(0, +) }
+    public func reduce(key: String, values: [Int64], into context: inout OutputContext) throws {
+        context.write(key, values.reduce(0, +))
+    }
+}
+
+/// Distribution of enumerated/boolean (linear-family) histograms: per histogram name, the element-wise sum of
+/// bucket counts over all pings. A histogram counts as linear-family when its stored `log_sum` and
+/// `log_sum_squares` are both -1 (the storage converter writes real values only for exponential ones).
+/// Twin: `queries/job_histogram_distribution.sql`.
+public struct HistogramDistributionJob: Job {
+    public init() {}
+    public var hasCombine: Bool { true }
+    public func map(_ ping: JobPing, into context: inout MapContext<String, BucketSum>) throws {
+        for (name, histogram) in try ping.histograms() where histogram.isLinearFamily && !histogram.buckets.isEmpty {
+            context.write(name, BucketSum(histogram.buckets))
+        }
+    }
+    public func combine(key: String, values: [BucketSum]) throws -> BucketSum { Self.sum(values) }
+    public func reduce(key: String, values: [BucketSum], into context: inout OutputContext) throws {
+        context.write(key, Self.sum(values))
+    }
+    static func sum(_ values: [BucketSum]) -> BucketSum {
+        var total = BucketSum()
+        for value in values { total.merge(value) }
+        return total
+    }
+}
+
+/// Duplicate finder: `map` writes `(document id, 1)`; reduce writes ids seen more than once with their count.
+/// Twin: `queries/job_duplicate_ids.sql`.
+public struct DuplicateIDsJob: Job {
+    public init() {}
+    public var hasCombine: Bool { true }
+    public func map(_ ping: JobPing, into context: inout MapContext<String, Int64>) throws {
+        context.write(ping.documentID, 1)
+    }
+    public func combine(key: String, values: [Int64]) throws -> Int64 { values.reduce(0, +) }
+    public func reduce(key: String, values: [Int64], into context: inout OutputContext) throws {
+        let copies = values.reduce(0, +)
+        if copies > 1 { context.write(key, copies) }
+    }
+}
+
+/// Dimensions-only dump (map-only): writes `(document id, dimensions joined by "/")` per ping.
+/// Twin: `queries/job_dimensions_dump.sql`.
+public struct DimensionsDumpJob: Job {
+    public init() {}
+    public var isMapOnly: Bool { true }
+    public func map(_ ping: JobPing, into context: inout MapContext<String, String>) throws {
+        context.write(ping.documentID, ping.dimensions.joined(separator: "/"))
+    }
+}
+
+/// One histogram summed per channel: key = the `appUpdateChannel` dimension, value = summed buckets of
+/// `histogram` (top-level `histograms` or `payload.histograms`). Twin: `queries/job_histogram_by_channel.sql`.
+public struct HistogramByChannelJob: Job {
+    public let histogram: String
+    public let channelIndex: Int
+    public init(histogram: String, channelIndex: Int) {
+        self.histogram = histogram
+        self.channelIndex = channelIndex
+    }
+    public var hasCombine: Bool { true }
+    public func map(_ ping: JobPing, into context: inout MapContext<String, BucketSum>) throws {
+        guard let found = try ping.histograms()[histogram], !found.buckets.isEmpty else { return }
+        guard channelIndex < ping.dimensions.count else { throw PingError("ping has no channel dimension") }
+        context.write(ping.dimensions[channelIndex], BucketSum(found.buckets))
+    }
+    public func combine(key: String, values: [BucketSum]) throws -> BucketSum { HistogramDistributionJob.sum(values) }
+    public func reduce(key: String, values: [BucketSum], into context: inout OutputContext) throws {
+        context.write(key, HistogramDistributionJob.sum(values))
+    }
+}
+
+/// Built-in jobs by name.
+public enum JobRegistry {
+    /// One registered job.
+    public struct Entry: Sendable {
+        public var name: String
+        public var summary: String
+        /// Usage of the job's own arguments, e.g. `--histogram NAME`.
+        public var usage: String
+        /// Runs the job with its arguments against the store.
+        public var run: @Sendable (_ arguments: [String], _ storePath: String, _ options: JobOptions) async throws -> JobResult
+    }
+
+    public static let entries: [Entry] = [
+        Entry(name: "pings-per-day", summary: "pings per submission day (last dimension)", usage: "") { args, path, options in
+            try noArguments("pings-per-day", args)
+            return try await JobRunner.run(PingsPerDayJob(), storePath: path, options: options)
+        },
+        Entry(name: "os-distribution", summary: "pings per info.OS; pings without it are reported", usage: "") { args, path, options in
+            try noArguments("os-distribution", args)
+            return try await JobRunner.run(OSDistributionJob(), storePath: path, options: options)
+        },
+        Entry(name: "histogram-distribution", summary: "summed buckets of each enumerated/boolean (linear-family) histogram",
+              usage: "") { args, path, options in
+            try noArguments("histogram-distribution", args)
+            return try await JobRunner.run(HistogramDistributionJob(), storePath: path, options: options)
+        },
+        Entry(name: "duplicate-ids", summary: "document ids seen more than once, with their copies", usage: "") { args, path, options in
+            try noArguments("duplicate-ids", args)
+            return try await JobRunner.run(DuplicateIDsJob(), storePath: path, options: options)
+        },
+        Entry(name: "dimensions-dump", summary: "map-only: document id and its dimensions", usage: "") { args, path, options in
+            try noArguments("dimensions-dump", args)
+            return try await JobRunner.run(DimensionsDumpJob(), storePath: path, options: options)
+        },
+        Entry(name: "histogram-by-channel", summary: "one histogram's buckets summed per channel",
+              usage: "--histogram NAME") { args, path, options in
+            guard args.count == 2, args[0] == "--histogram", !args[1].isEmpty else {
+                throw JobError.badArguments(job: "histogram-by-channel", message: "usage: histogram-by-channel --histogram NAME")
+            }
+            let schema = try storeSchema(path)
+            guard let channel = schema.fieldNames.firstIndex(of: "appUpdateChannel") else {
+                throw JobError.badArguments(job: "histogram-by-channel", message: "the store has no appUpdateChannel dimension")
+            }
+            return try await JobRunner.run(HistogramByChannelJob(histogram: args[1], channelIndex: channel),
+                                           storePath: path, options: options)
+        },
+    ]
+
+    /// The entry named `name`.
+    /// - Throws: `JobError.unknownJob`.
+    public static func entry(named name: String) throws -> Entry {
+        guard let entry = entries.first(where: { $0.name == name }) else {
+            throw JobError.unknownJob(name: name, known: entries.map(\.name))
+        }
+        return entry
+    }
+
+    static func noArguments(_ job: String, _ args: [String]) throws {
+        guard args.isEmpty else { throw JobError.badArguments(job: job, message: "takes no arguments (got \(args.joined(separator: " ")))") }
+    }
+}

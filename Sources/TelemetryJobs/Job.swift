@@ -1,0 +1,180 @@
+import Foundation
+import TelemetryConvert
+import TelemetryCore
+
+/// A MapReduce job (`spec/storage.md` §5) with typed keys and values.
+///
+/// `map` is called once per ping; `combine` (when `hasCombine`) whenever a key's list reaches
+/// `JobRunner.combineThreshold` values and must return one value that replaces the list; `reduce` is called
+/// once per key, even with one value. A map-only job (`isMapOnly`) writes every pair `map` emits.
+/// Results must never depend on whether `combine` ran.
+public protocol Job: Sendable {
+    associatedtype Key: Hashable & Sendable & CustomStringConvertible
+    associatedtype Value: Sendable & CustomStringConvertible
+
+    /// When true, `reduce` is never called and each emitted pair is output in mapper order.
+    var isMapOnly: Bool { get }
+    /// When true, `combine` is called at the threshold.
+    var hasCombine: Bool { get }
+    /// Called once per ping. Throwing marks this ping bad (reported with its document id).
+    func map(_ ping: JobPing, into context: inout MapContext<Key, Value>) throws
+    /// Partial reduce; returns the one value that replaces `values`.
+    func combine(key: Key, values: [Value]) throws -> Value
+    /// Called once before the first `reduce`; may change the separators.
+    func setupReduce(_ context: inout OutputContext)
+    /// Called once per distinct key with all its values (after any combines).
+    func reduce(key: Key, values: [Value], into context: inout OutputContext) throws
+}
+
+extension Job {
+    public var isMapOnly: Bool { false }
+    public var hasCombine: Bool { false }
+    public func combine(key: Key, values: [Value]) throws -> Value { values[values.count - 1] }
+    public func setupReduce(_ context: inout OutputContext) {}
+    public func reduce(key: Key, values: [Value], into context: inout OutputContext) throws {
+        for value in values { context.write(key, value) }
+    }
+}
+
+/// Where `map` emits pairs.
+public struct MapContext<Key: Hashable & Sendable, Value: Sendable> {
+    var pairs: [(Key, Value)] = []
+    public init() {}
+    /// Emits one pair.
+    public mutating func write(_ key: Key, _ value: Value) { pairs.append((key, value)) }
+}
+
+/// Where `reduce` (or a map-only job's pairs) write output records.
+public struct OutputContext: Sendable {
+    /// Field separator for TSV output (default TAB).
+    public var fieldSeparator = "\t"
+    /// Record separator for TSV output (default LF).
+    public var recordSeparator = "\n"
+    /// Records written so far: textual key and value.
+    public private(set) var records: [OutputRecord] = []
+    public init() {}
+    /// Writes `str(key)` and `str(value)` as one record.
+    public mutating func write(_ key: some CustomStringConvertible, _ value: some CustomStringConvertible) {
+        records.append(OutputRecord(key: key.description, value: value.description))
+    }
+}
+
+/// One output record in textual form.
+public struct OutputRecord: Sendable, Equatable, Hashable {
+    public var key: String
+    public var value: String
+    public init(key: String, value: String) { self.key = key; self.value = value }
+}
+
+/// What `map` sees of one ping: document id, dimension values (schema order), payload.
+///
+/// - Important: Not `Sendable`; lives inside one mapper task.
+public final class JobPing {
+    /// The document id (`spec/storage.md` §1 key).
+    public let documentID: String
+    /// The dimension column values in schema order (the seed's `dimensions`).
+    public let dimensions: [String]
+    /// The payload JSON text exactly as stored.
+    public let payloadText: String
+    private var parsed: Result<JSONValue, PingParser.Rejection>?
+    private let histogramSource: any HistogramSource
+
+    init(documentID: String, dimensions: [String], payloadText: String, histogramSource: any HistogramSource = PayloadHistogramSource()) {
+        self.documentID = documentID
+        self.dimensions = dimensions
+        self.payloadText = payloadText
+        self.histogramSource = histogramSource
+    }
+
+    /// The raw payload bytes (UTF-8).
+    public var payloadBytes: [UInt8] { Array(payloadText.utf8) }
+
+    /// The payload, parsed on first use.
+    /// - Throws: `PingParser.Rejection` when the payload is not valid JSON.
+    public func payload() throws -> JSONValue {
+        if parsed == nil {
+            do throws(PingParser.Rejection) { parsed = .success(try JSONValue.parse(payloadText)) } catch { parsed = .failure(error) }
+        }
+        return try parsed!.get()
+    }
+
+    /// The ping's histograms by name: top-level `histograms`, else `payload.histograms` (unified pings).
+    public func histograms() throws -> [String: StoredHistogram] { try histogramSource.histograms(of: self) }
+}
+
+/// A histogram in the storage format: bucket counts followed by five statistics.
+public struct StoredHistogram: Sendable, Equatable {
+    /// Bucket counts.
+    public var buckets: [Int64]
+    /// `sum`, `log_sum`, `log_sum_squares`, `sum_squares_lo`, `sum_squares_hi` (as stored; -1 = absent).
+    public var statistics: [Double]
+    /// True when `log_sum` and `log_sum_squares` are both -1: a non-exponential kind (linear, boolean,
+    /// flag, enumerated), as the storage converter writes them.
+    public var isLinearFamily: Bool { statistics.count == 5 && statistics[1] == -1 && statistics[2] == -1 }
+    public init(buckets: [Int64], statistics: [Double]) { self.buckets = buckets; self.statistics = statistics }
+
+    /// Parses the storage-format array; nil when it has fewer than 5 elements or non-integer buckets.
+    public init?(_ value: JSONValue) {
+        guard let array = value.arrayValue, array.count >= 5 else { return nil }
+        var buckets: [Int64] = []
+        buckets.reserveCapacity(array.count - 5)
+        for element in array[..<(array.count - 5)] {
+            guard let count = element.integerValue else { return nil }
+            buckets.append(count)
+        }
+        self.buckets = buckets
+        self.statistics = array[(array.count - 5)...].map { $0.numberValue ?? -1 }
+    }
+}
+
+/// How `JobPing` finds histograms. Today: the payload JSON; later: the store's histogram columns.
+protocol HistogramSource: Sendable {
+    func histograms(of ping: JobPing) throws -> [String: StoredHistogram]
+}
+
+/// Histograms from the payload JSON (`histograms` or `payload.histograms`).
+struct PayloadHistogramSource: HistogramSource {
+    func histograms(of ping: JobPing) throws -> [String: StoredHistogram] {
+        let payload = try ping.payload()
+        guard let object = (payload["histograms"] ?? payload["payload"]?["histograms"])?.objectValue else { return [:] }
+        var result: [String: StoredHistogram] = [:]
+        for member in object.members where result[member.key] == nil {
+            if let histogram = StoredHistogram(member.value) { result[member.key] = histogram }
+        }
+        return result
+    }
+}
+
+/// Errors from running jobs.
+public enum JobError: Error, CustomStringConvertible, Equatable {
+    /// `map` threw on a ping and `--fail-fast` was chosen.
+    case mapFailed(documentID: String, message: String)
+    /// `reduce` or `combine` threw.
+    case reduceFailed(key: String, message: String)
+    /// No built-in job has this name.
+    case unknownJob(name: String, known: [String])
+    /// A job argument is missing or wrong.
+    case badArguments(job: String, message: String)
+    /// The filter names a dimension the store does not have, or similar.
+    case badFilter(String)
+    /// A job script could not be compiled or loaded.
+    case script(String)
+
+    public var description: String {
+        switch self {
+        case let .mapFailed(id, message): "map failed on document \(id): \(message)"
+        case let .reduceFailed(key, message): "reduce failed for key \(key): \(message)"
+        case let .unknownJob(name, known): "no job named '\(name)' (known: \(known.joined(separator: ", ")))"
+        case let .badArguments(job, message): "\(job): \(message)"
+        case let .badFilter(message): "filter: \(message)"
+        case let .script(message): message
+        }
+    }
+}
+
+/// A ping-level error raised by built-in jobs (the seed's KeyError / ValueError).
+public struct PingError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

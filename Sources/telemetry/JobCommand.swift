@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import TelemetryCore
+import TelemetryJobs
+import TelemetryStore
+
+/// `telemetry job NAME|FILE.swift [job args] …`: runs a MapReduce job over the store (docs/jobs.md).
+struct JobCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "job",
+        abstract: "Run a MapReduce job (built-in by name, or a Swift job script) over the store.",
+        discussion: """
+        Built-in jobs: see --list. A path ending in .swift is compiled into a plugin and run (docs/jobs.md).
+        Output: key TAB value LF per record (--format csv|json for the others). Pings on which map throws are \
+        reported by document id and skipped unless --fail-fast; a summary goes to standard error.
+
+        Examples:
+          telemetry job pings-per-day
+          telemetry job os-distribution --filter filter.json --format csv
+          telemetry job histogram-by-channel --histogram GC_MS --where "os = 'WINNT'"
+          telemetry job queries/ExampleJob.swift
+        """
+    )
+
+    @Flag(name: .long, help: "List the built-in jobs.")
+    var list = false
+
+    @Option(name: .long, help: ArgumentHelp("A job filter (schema JSON, spec/storage.md §4).", valueName: "file"))
+    var filter: String?
+
+    @Option(name: .customLong("where"), help: ArgumentHelp("SQL condition on the pings columns.", valueName: "sql"))
+    var whereSQL: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write the output here instead of standard output.", valueName: "file"))
+    var output: String?
+
+    @Option(name: .long, help: "Output format: tsv, csv or json.")
+    var format: String = "tsv"
+
+    @Flag(name: .long, help: "Stop at the first ping whose map throws.")
+    var failFast = false
+
+    @Option(name: .long, help: "Number of mapper partitions (default: the number of cores).")
+    var mappers: Int?
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Job name or FILE.swift, then the job's own arguments.", valueName: "job"))
+    var job: [String] = []
+
+    func run() throws {
+        if list {
+            for entry in JobRegistry.entries {
+                print("\(entry.name)\(entry.usage.isEmpty ? "" : " " + entry.usage)\t\(entry.summary)")
+            }
+            return
+        }
+        guard let name = job.first else { throw ValidationError("name a job (telemetry job --list) or a .swift file") }
+        guard let outputFormat = JobOutputFormat(rawValue: format) else {
+            throw ValidationError("--format must be tsv, csv or json")
+        }
+        var selection = JobSelection(whereSQL: whereSQL)
+        if let filter { selection.filter = try DimensionSchema(contentsOf: filter) }
+        let options = JobOptions(selection: selection, mappers: mappers ?? ProcessInfo.processInfo.activeProcessorCount,
+                                 failFast: failFast)
+        let storePath = storeOptions.resolvedPath
+        guard FileManager.default.fileExists(atPath: storePath) else {
+            throw StoreError.missingStore(path: storePath)
+        }
+        let arguments = Array(job.dropFirst())
+        let runner: @Sendable () async throws -> JobResult
+        if name.hasSuffix(".swift") {
+            let plugin = try JobScript.load(path: name)
+            runner = { try await plugin.run(arguments, storePath, options) }
+        } else {
+            let entry = try JobRegistry.entry(named: name)
+            runner = { try await entry.run(arguments, storePath, options) }
+        }
+        let execution = BlockingJobRun(runner)
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { execution.cancel() }
+        source.resume()
+        let result: JobResult
+        do { result = try execution.wait() } catch is CancellationError {
+            printError("job interrupted")
+            throw ExitCode(130)
+        }
+        source.cancel()
+        for bad in result.badPings { printError("bad ping \(bad.documentID): \(bad.message)") }
+        let text = outputFormat.render(result)
+        if let output {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        printError(result.summary)
+        if !result.badPings.isEmpty { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,38 @@
+import Testing
+@testable import TelemetryJobs
+
+struct BucketSumTests {
+    @Test func sumsPaddedElementWise() {
+        var acc = BucketSum()
+        acc.step([1, 2]); acc.step([0, 1, 5])
+        #expect(acc.buckets == [1, 3, 5])
+        #expect(acc.count == 2)
+        #expect(acc.description == "[1,3,5]")
+    }
+
+    @Test func mergeOfAnySplitInAnyOrderEqualsOnePass() {
+        let inputs: [[Int64]] = (0..<60).map { i in (0..<(i % 4 + 1)).map { Int64(i * 3 + $0) } }
+        var whole = BucketSum(); for input in inputs { whole.step(input) }
+        for split in [0, 1, 7, 25, 59, 60] {
+            var left = BucketSum(), right = BucketSum()
+            for input in inputs[..<split] { left.step(input) }
+            for input in inputs[split...] { right.step(input) }
+            var leftFirst = left; leftFirst.merge(right)
+            right.merge(left)
+            #expect(right == whole, "split at \(split)")
+            #expect(leftFirst == whole, "split at \(split), other order")
+        }
+    }
+
+    @Test func countSumMergeOfAnySplitEqualsOnePass() {
+        let values: [Int64] = (0..<40).map { Int64($0 % 5) }
+        var whole = CountSum(); for v in values { whole.step(v) }
+        for split in [0, 3, 20, 40] {
+            var left = CountSum(), right = CountSum()
+            for v in values[..<split] { left.step(v) }
+            for v in values[split...] { right.step(v) }
+            right.merge(left)
+            #expect(right == whole)
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import TelemetryCore
+@testable import TelemetryJobs
+import TelemetryStore
+import TelemetryTestSupport
+
+/// Each built-in job against its `queries/job_*.sql` twin, on the real pings and on the committed sample.
+struct BuiltinJobTests {
+    enum DataSet: String, CaseIterable, CustomTestStringConvertible, Sendable {
+        case real, sample
+        var testDescription: String { rawValue }
+        func store() throws -> ImportedStore { self == .real ? try .real() : try .sample() }
+    }
+
+    static let twins: [(job: String, args: [String], script: String, parameters: [String: SQLValue], sorted: Bool)] = [
+        ("pings-per-day", [], "job_pings_per_day.sql", [:], false),
+        ("os-distribution", [], "job_os_distribution.sql", [:], false),
+        ("histogram-distribution", [], "job_histogram_distribution.sql", [:], false),
+        ("duplicate-ids", [], "job_duplicate_ids.sql", [:], false),
+        ("dimensions-dump", [], "job_dimensions_dump.sql", [:], true),
+    ]
+
+    @Test(arguments: DataSet.allCases)
+    func everyBuiltinEqualsItsSQLTwin(_ dataSet: DataSet) async throws {
+        let store = try dataSet.store()
+        for twin in Self.twins {
+            let entry = try JobRegistry.entry(named: twin.job)
+            let result = try await entry.run(twin.args, store.path, JobOptions(mappers: 3))
+            var sql = try store.twin(twin.script, parameters: twin.parameters)
+            var records = result.records
+            if twin.sorted {
+                records.sort { ($0.key, $0.value) < ($1.key, $1.value) }
+                sql.sort { ($0.key, $0.value) < ($1.key, $1.value) }
+            }
+            #expect(records == sql, "\(twin.job) on \(dataSet)")
+            #expect(!records.isEmpty || twin.job == "duplicate-ids", "\(twin.job) on \(dataSet) gave nothing")
+        }
+    }
+
+    @Test(arguments: DataSet.allCases)
+    func histogramByChannelEqualsItsSQLTwin(_ dataSet: DataSet) async throws {
+        let store = try dataSet.store()
+        let names = dataSet == .sample ? ["SAMPLE_GC_MS", "SAMPLE_TABS_OPEN", "NO_SUCH_HISTOGRAM"] : ["GC_MS", "CYCLE_COLLECTOR"]
+        for name in names {
+            let result = try await JobRegistry.entry(named: "histogram-by-channel").run(["--histogram", name], store.path, JobOptions())
+            let sql = try store.twin("job_histogram_by_channel.sql", parameters: ["histogram": .text(name)])
+            #expect(result.records == sql, "\(name) on \(dataSet)")
+        }
+    }
+
+    @Test func sampleNumbersMatchExpectedJSON() async throws {
+        let store = try ImportedStore.sample()
+        let expected = try SampleExpectations.load()
+        func asCounts(_ result: JobResult) -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: result.records.map { ($0.key, Int($0.value) ?? -1) })
+        }
+        let days = try await JobRunner.run(PingsPerDayJob(), storePath: store.path)
+        #expect(asCounts(days) == SampleExpectations.counts(expected, "by_submission_date"))
+        let os = try await JobRunner.run(OSDistributionJob(), storePath: store.path)
+        #expect(asCounts(os) == SampleExpectations.counts(expected, "by_OS"))
+        let duplicates = try await JobRunner.run(DuplicateIDsJob(), storePath: store.path)
+        let dupExpected = try #require(expected["duplicates"] as? [String: Any])
+        #expect(duplicates.records.count == (dupExpected["document_ids"] as? NSNumber)?.intValue)
+        #expect(days.pingsMapped == (expected["good_pings"] as? NSNumber)?.intValue)
+
+        let totals = try #require(expected["histogram_totals"] as? [String: Any])
+        let name = try #require(totals["name"] as? String)
+        let bucketSums = try #require(totals["bucket_sums"] as? [NSNumber]).map(\.int64Value)
+        let byChannel = try await JobRunner.run(HistogramByChannelJob(histogram: name, channelIndex: 2), storePath: store.path)
+        var overall = BucketSum()
+        for record in byChannel.records {
+            let buckets = try #require(try JSONSerialization.jsonObject(with: Data(record.value.utf8)) as? [NSNumber])
+            overall.step(buckets.map(\.int64Value))
+        }
+        #expect(overall.buckets == bucketSums)
+    }
+
+    @Test func realOSDistributionReportsPingsWithoutInfoOS() async throws {
+        let store = try ImportedStore.real()
+        let result = try await JobRunner.run(OSDistributionJob(), storePath: store.path)
+        let withoutOS = try store.int("SELECT count(*) FROM pings WHERE os IS NULL")
+        #expect(result.badPings.count == Int(withoutOS))
+        #expect(result.pingsMapped == Int(try store.int("SELECT count(*) FROM pings")))
+    }
+
+    @Test func filterIsSanitisedAndAppliedBeforeMapping() async throws {
+        let store = try ImportedStore.sample()
+        let directory = TemporaryDirectory("jobs-filter")
+        let filterPath = try directory.write("filter.json", text: """
+        {"version": 1, "dimensions": [
+          {"field_name": "reason", "allowed_values": ["saved-session"]},
+          {"field_name": "appName", "allowed_values": "*"},
+          {"field_name": "appUpdateChannel", "allowed_values": ["nightly", "aurora"]},
+          {"field_name": "appVersion", "allowed_values": "*"},
+          {"field_name": "appBuildID", "allowed_values": "*"},
+          {"field_name": "submission_date", "allowed_values": {"min": "20131016", "max": "20131231"}}
+        ]}
+        """)
+        let filter = try DimensionSchema(contentsOf: filterPath)
+        let result = try await JobRunner.run(DimensionsDumpJob(), storePath: store.path,
+                                             options: JobOptions(selection: JobSelection(filter: filter)))
+        let expected = try store.int("""
+            SELECT count(*) FROM pings WHERE reason = 'saved_session' AND appUpdateChannel IN ('nightly', 'aurora')
+            AND submission_date >= '20131016'
+            """)
+        #expect(expected > 0)
+        #expect(result.records.count == Int(expected))
+        #expect(result.pingsMapped == Int(expected))
+
+        let viaWhere = try await JobRunner.run(DimensionsDumpJob(), storePath: store.path, options: JobOptions(selection:
+            JobSelection(whereSQL: "reason = 'saved_session' AND appUpdateChannel IN ('nightly', 'aurora') AND submission_date >= '20131016'")))
+        #expect(Set(viaWhere.records) == Set(result.records))
+    }
+}
