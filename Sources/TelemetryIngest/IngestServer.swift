@@ -38,6 +38,9 @@ public final class IngestServer: @unchecked Sendable {
     private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private let nextWriter = NIOLockedValueBox(0)
     private let lock = NIOLock()
+    /// Serialises `start()` and the beginning of `shutdown()`: a signal that arrives while the server is starting
+    /// stops it once it is listening, never half-way.
+    private let lifecycle = NIOLock()
     private let stoppedCondition = NSCondition()
     private var serverChannel: Channel?
     private var phase = Phase.created
@@ -100,9 +103,11 @@ public final class IngestServer: @unchecked Sendable {
     /// Blocks until listening.
     /// - Returns: the bound port.
     /// - Throws: `IngestError.bindFailed` when the address cannot be bound; `IngestError.notRunning` when called
-    ///   twice.
+    ///   twice or after `shutdown()`.
     @discardableResult
     public func start() throws -> Int {
+        lifecycle.lock()
+        defer { lifecycle.unlock() }
         try lock.withLock {
             guard phase == .created else { throw IngestError.notRunning }
             phase = .running
@@ -174,13 +179,13 @@ public final class IngestServer: @unchecked Sendable {
     /// current files (renamed `.finished`, `onFinishedFile` called) and flush the stats log. Blocks until done;
     /// later calls wait for the first one.
     public func shutdown(gracePeriod: Duration = .seconds(10)) {
-        let first: Bool = lock.withLock {
+        let first: Bool = lifecycle.withLock { lock.withLock {
             switch phase {
             case .running: phase = .stopping; return true
             case .created: phase = .stopped; return false
             case .stopping, .stopped: return false
             }
-        }
+        } }
         guard first else {
             waitUntilStopped()
             return

@@ -171,9 +171,19 @@ struct ServeCommand: ParsableCommand {
         }
         print(configuration.motd)
         for message in server.clampMessages { serveLog(message) }
+        // Signals first: one that arrives while starting stops the server once it listens (or before it does).
+        let grace = Duration.milliseconds(shutdownGraceMs)
+        let signals = ShutdownSignals { signalName in
+            serveLog("\(signalName): stopping (finishing requests in progress; signal again to exit at once)")
+            server.shutdown(gracePeriod: grace)
+        }
+        signals.install()
         let boundPort: Int
         do {
             boundPort = try server.start()
+        } catch IngestError.notRunning {
+            conversions?.drain()
+            return   // stopped by a signal before it listened
         } catch {
             printError("\(error)")
             throw ExitCode(2)
@@ -190,13 +200,8 @@ struct ServeCommand: ParsableCommand {
         print("listening on http://\(configuration.host):\(boundPort) (raw logs in \(configuration.logPath), \(configuration.version))")
         fflush(nil)   // stdout may be a pipe or file: tests and scripts read the port from it
 
-        let grace = Duration.milliseconds(shutdownGraceMs)
-        let signals = ShutdownSignals { signalName in
-            serveLog("\(signalName): stopping (finishing requests in progress; signal again to exit at once)")
-            server.shutdown(gracePeriod: grace)
-        }
-        signals.install()
         server.waitUntilStopped()
+        withExtendedLifetime(signals) {}
         conversions?.drain()
         let m = server.metrics.snapshot
         serveLog("stopped: \(m.requests) request(s), \(m.storedRecords) record(s) stored (\(m.storedBytes) bytes), "

@@ -262,7 +262,7 @@ struct S3WrongRegionTests {
         let work = TemporaryDirectory("s3-region")
         let script = try work.write("server.py", text: Self.server)
         let portFile = work.file("port")
-        let child = try ChildProcess("/usr/bin/env", ["python3", script, portFile, "60"], stderr: work.file("stderr"))
+        let child = try ChildProcess("/usr/bin/env", ["python3", script, portFile, "900"], stderr: work.file("stderr"))
         defer { child.send(SIGTERM); child.wait() }
         let deadline = Date().addingTimeInterval(30)
         while !FileManager.default.fileExists(atPath: portFile) && Date() < deadline && child.isRunning { usleep(50_000) }
