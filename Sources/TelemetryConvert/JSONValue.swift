@@ -91,35 +91,65 @@ extension JSONValue {
     /// U+FFFF), as the seed's Python writer did, so storage files are pure ASCII;
     /// doubles in the shortest form that reads back as the same value.
     public var minimalJSON: String {
-        var out = ""
-        out.reserveCapacity(256)
+        var out: [UInt8] = []
+        out.reserveCapacity(4096)
         write(to: &out)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    public func write(to out: inout String) {
+    /// Appends the minimal JSON of this value to `out` as UTF-8 (pure ASCII) bytes.
+    /// - Complexity: O(size of the output); appends to a byte buffer (no per-value `String` building except
+    ///   for doubles).
+    public func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out += "null"
-        case let .bool(b): out += b ? "true" : "false"
-        case let .int(i): out += String(i)
-        case let .double(d): out += Self.format(d)
+        case .null: out.append(contentsOf: Self.nullBytes)
+        case let .bool(b): out.append(contentsOf: b ? Self.trueBytes : Self.falseBytes)
+        case let .int(i): Self.appendInteger(i, to: &out)
+        case let .double(d): out.append(contentsOf: Self.format(d).utf8)
         case let .string(s): Self.writeString(s, to: &out)
         case let .array(values):
-            out += "["
-            for (index, value) in values.enumerated() {
-                if index > 0 { out += "," }
+            out.append(UInt8(ascii: "["))
+            var first = true
+            for value in values {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
                 value.write(to: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case let .object(object):
-            out += "{"
-            for (index, member) in object.members.enumerated() {
-                if index > 0 { out += "," }
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for member in object.members {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
                 Self.writeString(member.key, to: &out)
-                out += ":"
+                out.append(UInt8(ascii: ":"))
                 member.value.write(to: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static let nullBytes = Array("null".utf8)
+    private static let trueBytes = Array("true".utf8)
+    private static let falseBytes = Array("false".utf8)
+
+    /// Decimal digits of `value` (exact for the whole Int64 range).
+    static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value >= 0 && value < 10 { out.append(UInt8(ascii: "0") + UInt8(value)); return }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            if value < 0 { out.append(UInt8(ascii: "-")) }
+            out.append(contentsOf: buffer[(20 - count)...])
         }
     }
 
@@ -130,22 +160,22 @@ extension JSONValue {
         return d.description   // Swift prints the shortest representation that round-trips, e.g. 873.474196434021, 1e-05
     }
 
-    static func writeString(_ s: String, to out: inout String) {
-        out += "\""
+    static func writeString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
         var plain = true
         for byte in s.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C || byte >= 0x80 { plain = false; break }
         if plain {
-            out += s
+            out.append(contentsOf: s.utf8)
         } else {
             for scalar in s.unicodeScalars {
                 switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case "\u{08}": out += "\\b"
-                case "\u{0C}": out += "\\f"
+                case "\"": out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "\""))
+                case "\\": out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "\\"))
+                case "\n": out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+                case "\r": out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+                case "\t": out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+                case "\u{08}": out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "b"))
+                case "\u{0C}": out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "f"))
                 case let c where c.value < 0x20 || c.value >= 0x80:
                     if c.value > 0xFFFF {
                         let v = c.value - 0x10000
@@ -154,15 +184,17 @@ extension JSONValue {
                     } else {
                         appendEscape(c.value, to: &out)
                     }
-                default: out.unicodeScalars.append(scalar)
+                default: out.append(UInt8(truncatingIfNeeded: scalar.value))
                 }
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 
-    private static func appendEscape(_ unit: UInt32, to out: inout String) {
-        let hex = String(unit, radix: 16)
-        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    private static func appendEscape(_ unit: UInt32, to out: inout [UInt8]) {
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\\"))
+        out.append(UInt8(ascii: "u"))
+        for shift in stride(from: 12, through: 0, by: -4) { out.append(hex[Int((unit >> UInt32(shift)) & 0xF)]) }
     }
 }
