@@ -1,4 +1,5 @@
 import Foundation
+import TelemetryCore
 
 /// Output formats for job results.
 public enum JobOutputFormat: String, Sendable, CaseIterable {
@@ -27,19 +28,5 @@ public enum JobOutputFormat: String, Sendable, CaseIterable {
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func jsonString(_ text: String) -> String { jsonQuoted(text) }
 }
