@@ -197,7 +197,7 @@ def render(run, meta, s):
                      te["cpu"] - cpu_bound, te["cpu"] / cpu_bound, 100 * (te["cpu"] - cpu_bound) / te["cpu"], jobs,
                      te["cpu"], te["cpu"] / jobs, bound2 / GOAL_RATIO))
         budget = jobs * bound2 / GOAL_RATIO
-        L.append("- By CPU time, which the other load on the machine hardly changes: bound CPU / convert CPU = %.1f / %.1f "
+        L.append("- By CPU time, which depends much less than wall time on the other load on the machine: bound CPU / convert CPU = %.1f / %.1f "
                  "= %.2f. To meet the goal even with all %d cores busy all the time, convert's CPU has to fit in %d × %.2f = "
                  "%.1f s: %.1f CPU s (%.0f%%) less than now, i.e. %.0f%% of its work outside the bound has to go." % (
                      cpu_bound, te["cpu"], cpu_bound / te["cpu"], jobs, jobs, bound2 / GOAL_RATIO, budget,
@@ -265,9 +265,9 @@ def replace_section(doc, section, title="## Convert"):
         rest = text[match.end():]
         nxt = re.search(r"^## ", rest, flags=re.M)
         end = match.end() + (nxt.start() if nxt else len(rest))
-        text = text[:match.start()] + section + ("\n" if nxt else "") + text[end:]
+        text = text[:match.start()] + section.rstrip("\n") + "\n" + ("\n" if nxt else "") + text[end:]
     else:
-        text = text.rstrip("\n") + "\n\n" + section
+        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     tmp = doc + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

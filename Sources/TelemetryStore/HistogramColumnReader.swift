@@ -106,7 +106,7 @@ public final class HistogramColumns: @unchecked Sendable {   // immutable after 
         if store.isReadOnly || !repair {
             guard let checked = try ColumnMaintenance.check(store: store, repair: false) else {
                 throw HistogramColumnError.columnFile(path: ColumnFormat.directory(storePath: store.path),
-                                                      reason: "column files missing or inconsistent with the store")
+                                                      reason: "column files missing or out of date (import with --histogram-columns to keep them current)")
             }
             state = checked
         } else {

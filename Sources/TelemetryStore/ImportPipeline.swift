@@ -169,7 +169,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
         do {
             try lines.forEachLine { line in
                 lastLine = line.number
-                Self.parse(line: line, path: file.path, parser: parser, into: chunk)
+                Self.parse(line: line, path: file.path, parser: parser, into: chunk, decodeHistograms: options.histogramColumns)
                 if chunk.arena.count >= Self.chunkBytes {
                     delivered += chunk.records.count
                     if !post(.records(chunk), file: index) { stop = true; throw CancellationError() }
@@ -232,7 +232,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
                         scratch.withUnsafeBytes { bytes in
                             let line = Line(number: recordNumber, offset: record.offset,
                                             bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), length: length, isTooLong: false)
-                            Self.parse(line: line, path: file.path, parser: parser, into: chunk)
+                            Self.parse(line: line, path: file.path, parser: parser, into: chunk, decodeHistograms: options.histogramColumns)
                         }
                         if chunk.records.count > before { chunk.records[chunk.records.count - 1].dimensions = dims }
                         for name in converted.unknownHistograms {
@@ -278,7 +278,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
 
     /// Splits a storage line at its first TAB (`spec/storage.md` §1), validates the id and the JSON, and
     /// appends a record or a bad line to `chunk`.
-    static func parse(line: Line, path: String, parser: PingParser, into chunk: RecordChunk) {
+    static func parse(line: Line, path: String, parser: PingParser, into chunk: RecordChunk, decodeHistograms: Bool = true) {
         chunk.uncompressedBytes += line.length + 1
         if line.isTooLong {
             chunk.badLines.append(.init(line: line.number, offset: line.offset, reason: "too_long",
@@ -315,7 +315,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
         chunk.arena.append(contentsOf: json)
         chunk.records.append(.init(line: line.number, idStart: idStart, idEnd: payloadStart, payloadStart: payloadStart,
                                    payloadEnd: chunk.arena.count, info: parsed.values,
-                                   histograms: DecodedHistogram.decode(json: json, parser: parser)))
+                                   histograms: decodeHistograms ? DecodedHistogram.decode(json: json, parser: parser) : []))
         if parsed.duplicateKeys > 0 {
             let documentID = String(decoding: id, as: UTF8.self)
             chunk.warnings.append(.init(line: line.number, offset: line.offset, reason: "duplicate_key",

@@ -16,6 +16,10 @@ public struct ImportOptions: Sendable {
     /// so that one import goes from raw logs to a queryable store. Nil: raw logs are converted with no histogram
     /// definitions (pings with histograms are rejected as `unknown_revision`).
     public var payloadConverter: PayloadConverter?
+    /// Append each ping's histograms to the column files during the import (docs/sql.md). When false the import
+    /// does not decode histograms and marks the column files out of date instead; they are rebuilt from the
+    /// payload JSON on the first histogram query or by `telemetry reindex`.
+    public var histogramColumns = true
 
     public init(filter: DimensionSchema? = nil, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
                 maxLineBytes: Int = LineReader.defaultMaxLineBytes, payloadConverter: PayloadConverter? = nil) {
@@ -151,9 +155,11 @@ public final class Importer {
 
         let writer = try PingWriter(store: store)
         // Histogram columns (docs/sql.md): repaired or rebuilt first, then written within each file's transaction.
-        let columns = try ColumnWriter(storePath: store.path, committed: ColumnMaintenance.ensureConsistent(store: store).state)
+        let columns: ColumnWriter? = options.histogramColumns
+            ? try ColumnWriter(storePath: store.path, committed: ColumnMaintenance.ensureConsistent(store: store).state) : nil
         writer.columns = columns
         defer { store.histogramColumnsChanged() }
+        var columnsMarkedStale = false
         var lastReport = Date.distantPast
         for (index, (candidate, previous)) in work.enumerated() {
             if isCancelled() { summary.interrupted = true; break }
@@ -166,7 +172,13 @@ public final class Importer {
             try store.connection.execute("BEGIN IMMEDIATE")
             do {
                 fileID = try writer.beginFile(candidate, previous: previous?.fileID)
-                try columns.truncate(beyond: try store.connection.scalarInt("SELECT coalesce(max(ping_id), 0) FROM pings") ?? 0)
+                if let columns {
+                    try columns.truncate(beyond: try store.connection.scalarInt("SELECT coalesce(max(ping_id), 0) FROM pings") ?? 0)
+                } else if !columnsMarkedStale {
+                    // Columns no longer cover every ping: forget their committed state (rebuilt when next needed).
+                    try store.connection.execute("DELETE FROM store_meta WHERE key = '\(histogramColumnsMetaKey)'")
+                    columnsMarkedStale = true
+                }
                 while !finished {
                     if isCancelled() { throw StoreError.interrupted }
                     switch pipeline.next(file: index) {
@@ -203,8 +215,8 @@ public final class Importer {
                         progress(state)
                     }
                 }
-                try columns.flush()
-                try columns.commitState(on: store.connection)
+                try columns?.flush()
+                try columns?.commitState(on: store.connection)
                 try store.connection.execute("COMMIT")
             } catch {
                 try? store.connection.execute("ROLLBACK")

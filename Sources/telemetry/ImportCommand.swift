@@ -52,6 +52,9 @@ struct ImportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Longest accepted line in bytes; longer lines are bad lines (too_long).", valueName: "bytes"))
     var maxLineBytes: Int = 16 << 20
 
+    @Flag(help: ArgumentHelp("Also write histogram column files during the import (otherwise they are built on the first histogram query, or by 'telemetry reindex')."))
+    var histogramColumns = false
+
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
@@ -96,8 +99,9 @@ struct ImportCommand: ParsableCommand {
         let cache = RevisionCache(cacheDirectory: histogramCache, histogramServer: histogramServer)
         let failure = FailureBox()
         let converter = PayloadConverter(compact: HistogramCompactor.compacting(with: cache, environmentFailure: { failure.record("\($0)") }))
-        let importer = Importer(store: store, options: ImportOptions(filter: filterSchema, jobs: jobCount, maxLineBytes: maxLineBytes,
-                                                                     payloadConverter: converter))
+        var importOptions = ImportOptions(filter: filterSchema, jobs: jobCount, maxLineBytes: maxLineBytes, payloadConverter: converter)
+        importOptions.histogramColumns = histogramColumns
+        let importer = Importer(store: store, options: importOptions)
         let fetched = try s3.fetch(s3Selected, progress: progress, json: json, isCancelled: { interrupt.isRaised })
         let roots = paths.filter { !S3Location.isS3URL($0) } + fetched.localPaths
         let summary: ImportSummary
