@@ -74,23 +74,10 @@ extension CompressionError {
 }
 
 /// Runs a shell pipeline (for fixtures built with the `xz` and `gzip` CLIs) in `directory`; fails on a non-zero exit.
-/// Output goes to files, not pipes: `TelemetryTestSupport.runProcess` reads pipes with `FileHandle`, which traps on
-/// EINTR when another test's child exits at the same moment.
+/// Uses `TelemetryTestSupport.runProcess` (posix_spawn with a clean signal mask, output to files).
 func shell(_ script: String, in directory: String) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", "set -e; " + script]
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    let stderrPath = directory + "/.shell-stderr-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: stderrPath) }
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle(forWritingAtPath: stderrPath)
-    try process.run()
-    process.waitUntilExit()
-    let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
-    try #require(process.terminationStatus == 0, "sh -c \(script) failed: \(stderr)")
+    let result = try runProcess("/bin/sh", ["-c", "set -e; " + script], currentDirectory: directory)
+    try #require(result.status == 0, "sh -c \(script) failed: \(result.stderr)")
 }
 
 /// The bytes of a file.
