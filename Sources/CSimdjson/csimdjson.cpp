@@ -20,7 +20,16 @@ struct csj_parser {
     dom::parser dom;
     std::vector<std::string> fields;
     std::vector<std::vector<std::string_view>> keyScratch;  // one vector per depth, reused
+    bool histograms = false;
+    std::vector<uint8_t> histogramOut;   // encoded histograms of the last parse
+    std::vector<uint8_t> body;           // scratch: one histogram's body
+    std::vector<int64_t> values;         // scratch: one histogram's numbers
 };
+
+extern "C" int csj_parser_set_histograms(csj_parser *parser, int enabled) {
+    parser->histograms = enabled != 0;
+    return 0;
+}
 
 extern "C" size_t csj_padding(void) { return SIMDJSON_PADDING; }
 extern "C" const char *csj_version(void) { return CSJ_STR(SIMDJSON_VERSION); }
@@ -286,6 +295,85 @@ void extract(dom::element value, csj_value &out) {
     }
 }
 
+inline void putVarint(std::vector<uint8_t> &out, uint64_t v) {
+    while (v >= 0x80) { out.push_back(uint8_t(v) | 0x80); v >>= 7; }
+    out.push_back(uint8_t(v));
+}
+inline uint64_t zigzag(int64_t v) { return (uint64_t(v) << 1) ^ uint64_t(v >> 63); }
+template <typename T> inline void putRaw(std::vector<uint8_t> &out, T v) {
+    uint8_t bytes[sizeof(T)];
+    std::memcpy(bytes, &v, sizeof(T));   // little-endian hosts (checked at build: x86-64/arm64 Linux)
+    out.insert(out.end(), bytes, bytes + sizeof(T));
+}
+
+// Encodes the storage-format histograms of `root` into p->histogramOut (see csimdjson.h).
+uint32_t extractHistograms(csj_parser *p, dom::element root, bool checkDuplicates) {
+    p->histogramOut.clear();
+    dom::element object;
+    if (dom::object(root)["histograms"].get(object) != SUCCESS || object.type() != dom::element_type::OBJECT) {
+        dom::element payload;
+        if (dom::object(root)["payload"].get(payload) != SUCCESS || payload.type() != dom::element_type::OBJECT ||
+            dom::object(payload)["histograms"].get(object) != SUCCESS || object.type() != dom::element_type::OBJECT)
+            return 0;
+    }
+    uint32_t count = 0;
+    std::vector<std::string_view> seen;
+    for (auto field : dom::object(object)) {
+        if (field.value.type() != dom::element_type::ARRAY || field.key.size() > 0xFFFF) continue;
+        if (checkDuplicates) {
+            if (std::find(seen.begin(), seen.end(), field.key) != seen.end()) continue;
+            seen.push_back(field.key);
+        }
+        dom::array array(field.value);
+        auto &values = p->values;
+        values.clear();
+        uint8_t flags = 0;
+        bool ok = true;
+        size_t length = array.size();
+        if (length < 6) continue;
+        size_t n = length - 5, i = 0;
+        for (auto element : array) {
+            auto type = element.type();
+            if (type == dom::element_type::INT64) {
+                values.push_back(int64_t(element));
+            } else if (i >= n && type == dom::element_type::DOUBLE) {
+                double d = double(element);
+                int64_t bits;
+                std::memcpy(&bits, &d, 8);
+                values.push_back(bits);
+                flags |= uint8_t(1u << (i - n));
+            } else { ok = false; break; }
+            i++;
+        }
+        if (!ok || values.size() != length) continue;
+        auto &body = p->body;
+        body.clear();
+        body.push_back(flags);
+        uint64_t nonzero = 0;
+        for (size_t b = 0; b < n; b++) nonzero += values[b] != 0;
+        putVarint(body, nonzero);
+        size_t next = 0;
+        for (size_t b = 0; b < n; b++) {
+            if (values[b] == 0) continue;
+            putVarint(body, b - next);
+            putVarint(body, zigzag(values[b]));
+            next = b + 1;
+        }
+        for (size_t s = 0; s < 5; s++) {
+            if (flags & (1u << s)) putRaw<int64_t>(body, values[n + s]);
+            else putVarint(body, zigzag(values[n + s]));
+        }
+        auto &out = p->histogramOut;
+        putRaw<uint16_t>(out, uint16_t(field.key.size()));
+        out.insert(out.end(), field.key.begin(), field.key.end());
+        putRaw<uint32_t>(out, uint32_t(n));
+        putRaw<uint32_t>(out, uint32_t(body.size()));
+        out.insert(out.end(), body.begin(), body.end());
+        count++;
+    }
+    return count;
+}
+
 }  // namespace
 
 extern "C" int csj_parse_ping(csj_parser *parser, const char *buf, size_t len, int padded, csj_ping *out) {
@@ -293,6 +381,9 @@ extern "C" int csj_parse_ping(csj_parser *parser, const char *buf, size_t len, i
     out->error_offset = SIZE_MAX;
     out->message[0] = 0;
     out->duplicate_keys = 0;
+    out->histograms = nullptr;
+    out->histograms_len = 0;
+    out->histogram_count = 0;
     for (size_t f = 0; f < parser->fields.size(); f++) out->fields[f].kind = CSJ_ABSENT;
     try {
         dom::element root;
@@ -317,6 +408,11 @@ extern "C" int csj_parse_ping(csj_parser *parser, const char *buf, size_t len, i
             out->error_offset = 0;
             std::snprintf(out->message, sizeof out->message, "top level is not a JSON object");
             return out->status;
+        }
+        if (parser->histograms) {
+            out->histogram_count = extractHistograms(parser, root, dups > 0);
+            out->histograms = parser->histogramOut.data();
+            out->histograms_len = parser->histogramOut.size();
         }
         dom::element info;
         if (!parser->fields.empty() && dom::object(root)["info"].get(info) == SUCCESS &&

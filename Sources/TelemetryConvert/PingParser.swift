@@ -25,6 +25,12 @@ public final class PingParser {
         public var values: [InfoValue?]
         /// Keys that repeat an earlier key of the same object.
         public var duplicateKeys: Int
+        /// With `extractsHistograms`: the encoded storage-format histograms (`csimdjson.h`,
+        /// `csj_parser_set_histograms`; read them with `EncodedHistograms`), pointing into the parser's memory:
+        /// valid until the next `parse`. Empty otherwise.
+        public var histograms: UnsafeRawBufferPointer
+        /// Number of entries in `histograms`.
+        public var histogramCount: Int
     }
 
     /// A scalar read from the `info` object.
@@ -53,12 +59,18 @@ public final class PingParser {
     /// Bytes simdjson may read past a document's end when `padded` is true.
     public static var padding: Int { csj_padding() }
 
+    /// True when `parse` also encodes the ping's storage-format histograms (`Parsed.histograms`).
+    public let extractsHistograms: Bool
+
     /// - Parameter fields: names inside the top-level `info` object (at most 32).
-    public init(fields: [String]) {
+    /// - Parameter histograms: also extract the histograms (for the store's column files).
+    public init(fields: [String], histograms: Bool = false) {
         precondition(fields.count <= Int(CSJ_MAX_FIELDS), "PingParser: at most \(CSJ_MAX_FIELDS) info fields")
         guard let parser = csj_parser_new() else { fatalError("simdjson parser allocation failed (out of memory)") }
         self.parser = parser
         self.fields = fields
+        extractsHistograms = histograms
+        csj_parser_set_histograms(parser, histograms ? 1 : 0)
         var cStrings = fields.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         let rc = cStrings.withUnsafeMutableBufferPointer { buffer in
@@ -123,6 +135,8 @@ public final class PingParser {
                 }
             }
         }
-        return Parsed(values: values, duplicateKeys: Int(result.duplicate_keys))
+        return Parsed(values: values, duplicateKeys: Int(result.duplicate_keys),
+                      histograms: UnsafeRawBufferPointer(start: result.histograms, count: result.histograms_len),
+                      histogramCount: Int(result.histogram_count))
     }
 }

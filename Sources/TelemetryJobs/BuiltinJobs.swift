@@ -7,8 +7,8 @@ public struct PingsPerDayJob: Job {
     public init() {}
     public var hasCombine: Bool { true }
     public func map(_ ping: JobPing, into context: inout MapContext<String, Int64>) throws {
-        guard let day = ping.dimensions.last else { throw PingError("ping has no dimensions") }
-        context.write(day, 1)
+        guard ping.dimensionCount > 0 else { throw PingError("ping has no dimensions") }
+        context.write(ping.dimension(ping.dimensionCount - 1), 1)
     }
     public func combine(key: String, values: [Int64]) throws -> Int64 { values.reduce(0, +) }
     public func reduce(key: String, values: [Int64], into context: inout OutputContext) throws {
@@ -16,18 +16,15 @@ public struct PingsPerDayJob: Job {
     }
 }
 
-/// OS distribution: `map` parses the payload and writes `(info.OS, 1)`; a ping without `info.OS` (e.g. a
-/// unified main ping) throws, like the seed's KeyError, and is reported. Twin: `queries/job_os_distribution.sql`.
+/// OS distribution: `map` writes `(info.OS, 1)` (from the ping index: no payload read); a ping without
+/// `info.OS` (e.g. a unified main ping) throws, like the seed's KeyError, and is reported.
+/// Twin: `queries/job_os_distribution.sql`.
 public struct OSDistributionJob: Job {
     public init() {}
     public var hasCombine: Bool { true }
     public func map(_ ping: JobPing, into context: inout MapContext<String, Int64>) throws {
-        guard let os = try ping.payload()["info"]?["OS"], !os.isNull else { throw PingError("KeyError: 'OS' (no info.OS)") }
-        switch os {
-        case let .string(text): context.write(text, 1)
-        case let .int(number): context.write(String(number), 1)
-        default: throw PingError("info.OS is not a string")
-        }
+        guard let os = try ping.info("OS") else { throw PingError("KeyError: 'OS' (no info.OS)") }
+        context.write(os, 1)
     }
     public func combine(key: String, values: [Int64]) throws -> Int64 { values.reduce(0, +) }
     public func reduce(key: String, values: [Int64], into context: inout OutputContext) throws {
@@ -83,20 +80,27 @@ public struct DimensionsDumpJob: Job {
     }
 }
 
-/// One histogram summed per channel: key = the `appUpdateChannel` dimension, value = summed buckets of
-/// `histogram` (top-level `histograms` or `payload.histograms`). Twin: `queries/job_histogram_by_channel.sql`.
+/// One histogram summed per channel: key = the channel, value = summed buckets of `histogram` (top-level
+/// `histograms` or `payload.histograms`, read from the column files when current). The channel is the
+/// `appUpdateChannel` dimension (`channelIndex`; allowed values applied, e.g. `esr` → `OTHER`) or, when
+/// `channelIndex` is nil, the payload's `info.appUpdateChannel` (pings without it are skipped).
+/// Twins: `queries/job_histogram_by_channel.sql`, `queries/job_histogram_by_info_channel.sql`.
 public struct HistogramByChannelJob: Job {
     public let histogram: String
-    public let channelIndex: Int
-    public init(histogram: String, channelIndex: Int) {
+    public let channelIndex: Int?
+    public init(histogram: String, channelIndex: Int?) {
         self.histogram = histogram
         self.channelIndex = channelIndex
     }
     public var hasCombine: Bool { true }
     public func map(_ ping: JobPing, into context: inout MapContext<String, BucketSum>) throws {
-        guard let found = try ping.histograms()[histogram], !found.buckets.isEmpty else { return }
-        guard channelIndex < ping.dimensions.count else { throw PingError("ping has no channel dimension") }
-        context.write(ping.dimensions[channelIndex], BucketSum(found.buckets))
+        guard let found = try ping.histogram(histogram), !found.buckets.isEmpty else { return }
+        if let channelIndex {
+            guard channelIndex < ping.dimensionCount else { throw PingError("ping has no channel dimension") }
+            context.write(ping.dimension(channelIndex), BucketSum(found.buckets))
+        } else if let channel = try ping.info("appUpdateChannel") {
+            context.write(channel, BucketSum(found.buckets))
+        }
     }
     public func combine(key: String, values: [BucketSum]) throws -> BucketSum { HistogramDistributionJob.sum(values) }
     public func reduce(key: String, values: [BucketSum], into context: inout OutputContext) throws {
@@ -138,16 +142,29 @@ public enum JobRegistry {
             try noArguments("dimensions-dump", args)
             return try await JobRunner.run(DimensionsDumpJob(), storePath: path, options: options)
         },
-        Entry(name: "histogram-by-channel", summary: "one histogram's buckets summed per channel",
-              usage: "--histogram NAME") { args, path, options in
-            guard args.count == 2, args[0] == "--histogram", !args[1].isEmpty else {
-                throw JobError.badArguments(job: "histogram-by-channel", message: "usage: histogram-by-channel --histogram NAME")
+        Entry(name: "histogram-by-channel",
+              summary: "one histogram's buckets summed per channel (the appUpdateChannel dimension, or --by info: info.appUpdateChannel)",
+              usage: "--histogram NAME [--by dimension|info]") { args, path, options in
+            let usage = JobError.badArguments(job: "histogram-by-channel", message: "usage: histogram-by-channel --histogram NAME [--by dimension|info]")
+            var name: String?, by = "dimension"
+            var rest = args[...]
+            while let option = rest.popFirst() {
+                guard let value = rest.popFirst(), !value.isEmpty else { throw usage }
+                switch option {
+                case "--histogram": name = value
+                case "--by" where value == "dimension" || value == "info": by = value
+                default: throw usage
+                }
             }
-            let schema = try storeSchema(path)
-            guard let channel = schema.fieldNames.firstIndex(of: "appUpdateChannel") else {
-                throw JobError.badArguments(job: "histogram-by-channel", message: "the store has no appUpdateChannel dimension")
+            guard let name else { throw usage }
+            var channel: Int?
+            if by == "dimension" {
+                guard let index = try storeSchema(path).fieldNames.firstIndex(of: "appUpdateChannel") else {
+                    throw JobError.badArguments(job: "histogram-by-channel", message: "the store has no appUpdateChannel dimension (use --by info)")
+                }
+                channel = index
             }
-            return try await JobRunner.run(HistogramByChannelJob(histogram: args[1], channelIndex: channel),
+            return try await JobRunner.run(HistogramByChannelJob(histogram: name, channelIndex: channel),
                                            storePath: path, options: options)
         },
     ]

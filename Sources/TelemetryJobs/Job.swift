@@ -1,6 +1,7 @@
 import Foundation
 import TelemetryConvert
 import TelemetryCore
+import TelemetryStore
 
 /// A MapReduce job (`spec/storage.md` §5) with typed keys and values.
 ///
@@ -66,40 +67,135 @@ public struct OutputRecord: Sendable, Equatable, Hashable {
     public init(key: String, value: String) { self.key = key; self.value = value }
 }
 
-/// What `map` sees of one ping: document id, dimension values (schema order), payload.
+/// What `map` sees of one ping: document id, dimensions, info fields, payload, histograms.
 ///
-/// - Important: Not `Sendable`; lives inside one mapper task.
+/// Dimensions and the indexed `info` fields come from the store's `PingIndex` (no payload read); the payload
+/// JSON is fetched from the store only when asked for; histograms come from the store's histogram column
+/// files when they are current (docs/sql.md), else from the payload.
+///
+/// - Important: Not `Sendable`, and valid only during the `map` call it is passed to: the runner moves one
+///   instance from ping to ping. Copy out what you keep.
 public final class JobPing {
-    /// The document id (`spec/storage.md` §1 key).
-    public let documentID: String
-    /// The dimension column values in schema order (the seed's `dimensions`).
-    public let dimensions: [String]
-    /// The payload JSON text exactly as stored.
-    public let payloadText: String
+    private let index: PingIndex?
+    private let reader: PingReader?
+    private var row = 0
+    private let detached: (documentID: String, dimensions: [String], payloadText: String)?
+    private var text: String?
     private var parsed: Result<JSONValue, PingParser.Rejection>?
-    private let histogramSource: any HistogramSource
+    private var infoLookup: (field: String, column: Int?)?
 
-    init(documentID: String, dimensions: [String], payloadText: String, histogramSource: any HistogramSource = PayloadHistogramSource()) {
-        self.documentID = documentID
-        self.dimensions = dimensions
-        self.payloadText = payloadText
-        self.histogramSource = histogramSource
+    /// A ping outside any store (tests, tools): everything comes from the arguments; histograms from the payload.
+    public init(documentID: String, dimensions: [String], payloadText: String) {
+        detached = (documentID, dimensions, payloadText)
+        index = nil
+        reader = nil
+    }
+
+    init(index: PingIndex, reader: PingReader) {
+        self.index = index
+        self.reader = reader
+        detached = nil
+    }
+
+    /// Moves to the ping at `row` of the index.
+    @inline(__always) func move(to row: Int) {
+        self.row = row
+        text = nil
+        parsed = nil
+    }
+
+    /// The ping's `ping_id` in the store (0 for a detached ping).
+    public var pingID: Int64 { index?.pingIDs[row] ?? 0 }
+
+    /// The document id (`spec/storage.md` §1 key).
+    public var documentID: String { index?.documentID(row: row) ?? detached?.documentID ?? "" }
+
+    /// The dimension column values in schema order (the seed's `dimensions`; sanitised forms such as
+    /// `saved_session`). Allocates an array: prefer `dimension(_:)` in hot loops.
+    public var dimensions: [String] {
+        guard let index else { return detached?.dimensions ?? [] }
+        return (0..<index.dimensionCount).map { index.value(row: row, column: $0) ?? "" }
+    }
+
+    /// Number of dimensions.
+    public var dimensionCount: Int { index?.dimensionCount ?? detached?.dimensions.count ?? 0 }
+
+    /// Dimension `position` (schema order, `0 ..< dimensionCount`).
+    public func dimension(_ position: Int) -> String {
+        guard let index else { return detached?.dimensions[position] ?? "" }
+        return index.value(row: row, column: position) ?? ""
+    }
+
+    /// The dimension named `name` (schema field name), nil when the schema has none.
+    public func dimension(named name: String) -> String? {
+        guard let index, let column = index.columns.prefix(index.dimensionCount).firstIndex(of: name) else { return nil }
+        return index.value(row: row, column: column) ?? ""
+    }
+
+    /// The top-level `info.<field>` as text (strings as they are, numbers and booleans in their JSON form), nil
+    /// when absent or null. Indexed fields (`OS`, `version`, `arch`, `locale`, `revision`, `appUpdateChannel`)
+    /// are read from the ping index; others from the payload.
+    /// - Throws: `PingParser.Rejection` when the payload must be read and is not valid JSON.
+    public func info(_ field: String) throws -> String? {
+        if let index {
+            if infoLookup?.field != field { infoLookup = (field, index.infoColumn(field: field)) }
+            if let column = infoLookup?.column { return index.value(row: row, column: column) }
+        }
+        switch try payload()["info"]?[field] {
+        case let .string(text)?: return text
+        case let .int(number)?: return String(number)
+        case let .double(number)?: return String(number)
+        case let .bool(flag)?: return flag ? "true" : "false"
+        case nil, .null?: return nil
+        case let value?: return value.minimalJSON
+        }
+    }
+
+    /// The payload JSON text exactly as stored (read from the store on first use).
+    /// - Throws: `StoreError` when the store cannot be read.
+    public var payloadText: String {
+        get throws {
+            if let text { return text }
+            let loaded = try reader?.payload(pingID: pingID) ?? detached?.payloadText ?? ""
+            text = loaded
+            return loaded
+        }
     }
 
     /// The raw payload bytes (UTF-8).
-    public var payloadBytes: [UInt8] { Array(payloadText.utf8) }
+    public var payloadBytes: [UInt8] { get throws { Array(try payloadText.utf8) } }
 
     /// The payload, parsed on first use.
-    /// - Throws: `PingParser.Rejection` when the payload is not valid JSON.
+    /// - Throws: `PingParser.Rejection` when the payload is not valid JSON; `StoreError` when it cannot be read.
     public func payload() throws -> JSONValue {
         if parsed == nil {
-            do throws(PingParser.Rejection) { parsed = .success(try JSONValue.parse(payloadText)) } catch { parsed = .failure(error) }
+            let source = try payloadText
+            do throws(PingParser.Rejection) { parsed = .success(try JSONValue.parse(source)) } catch { parsed = .failure(error) }
         }
         return try parsed!.get()
     }
 
+    /// The histogram `name` (top-level `histograms`, else `payload.histograms`), nil when the ping has none.
+    /// From the column files when current (no payload read), else from the payload.
+    public func histogram(_ name: String) throws -> StoredHistogram? {
+        if let reader, let columns = try reader.columns() {
+            return try reader.histogram(name, pingID: pingID, columns: columns)
+        }
+        return try PayloadHistograms.histograms(of: payload())[name]
+    }
+
     /// The ping's histograms by name: top-level `histograms`, else `payload.histograms` (unified pings).
-    public func histograms() throws -> [String: StoredHistogram] { try histogramSource.histograms(of: self) }
+    /// From the column files when current, else from the payload. Visits every column: prefer `histogram(_:)`.
+    public func histograms() throws -> [String: StoredHistogram] {
+        if let reader, let columns = try reader.columns() {
+            var result: [String: StoredHistogram] = [:]
+            for name in columns.names {
+                if let histogram = try reader.histogram(name, pingID: pingID, columns: columns) { result[name] = histogram }
+            }
+            return result
+        }
+        return try PayloadHistograms.histograms(of: payload())
+    }
 }
 
 /// A histogram in the storage format: bucket counts followed by five statistics.
@@ -127,15 +223,9 @@ public struct StoredHistogram: Sendable, Equatable {
     }
 }
 
-/// How `JobPing` finds histograms. Today: the payload JSON; later: the store's histogram columns.
-protocol HistogramSource: Sendable {
-    func histograms(of ping: JobPing) throws -> [String: StoredHistogram]
-}
-
-/// Histograms from the payload JSON (`histograms` or `payload.histograms`).
-struct PayloadHistogramSource: HistogramSource {
-    func histograms(of ping: JobPing) throws -> [String: StoredHistogram] {
-        let payload = try ping.payload()
+/// Histograms from the payload JSON (`histograms` or `payload.histograms`); the first of duplicate names wins.
+enum PayloadHistograms {
+    static func histograms(of payload: JSONValue) -> [String: StoredHistogram] {
         guard let object = (payload["histograms"] ?? payload["payload"]?["histograms"])?.objectValue else { return [:] }
         var result: [String: StoredHistogram] = [:]
         for member in object.members where result[member.key] == nil {

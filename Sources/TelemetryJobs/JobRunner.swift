@@ -58,27 +58,31 @@ public struct JobResult: Sendable {
     }
 }
 
-/// Runs jobs over a store: one child task per partition (groups of distinct dimension tuples, packed greedily
-/// by ping count), each mapping and combining into its own accumulators; the parent merges and reduces.
+/// Runs jobs over a store (docs/jobs.md "Execution"): the pings are selected on the store's `PingIndex` (filter
+/// and `--where` on dimension and info columns, before any payload is touched), split into contiguous runs of
+/// `ping_id` order, one child task per run mapping and combining into its own lists; the parent merges and reduces.
 public enum JobRunner {
     /// A key's list is combined when it reaches this many values (`spec/storage.md` §5).
     public static let combineThreshold = 50
+    /// Fewest pings worth a partition of their own.
+    static let minimumPartitionPings = 1024
 
     /// Runs `job` over the store at `storePath`.
     /// - Throws: `JobError.mapFailed` (fail-fast), `.reduceFailed`, `.badFilter`, `StoreError`, `CancellationError`.
     public static func run<J: Job>(_ job: J, storePath: String, options: JobOptions = JobOptions()) async throws -> JobResult {
-        let plan = try planPartitions(storePath: storePath, options: options)
+        let (index, rows) = try select(storePath: storePath, options: options)
+        let partitions = split(rows, into: options.mappers)
+        let histograms = SharedHistogramColumns(storePath: storePath)
         let useCombine = job.hasCombine && options.combineEnabled && !job.isMapOnly
         let results = try await withThrowingTaskGroup(of: (Int, PartitionOutput<J.Key, J.Value>).self) { group in
-            for (index, tuples) in plan.partitions.enumerated() {
+            for (number, part) in partitions.enumerated() {
                 group.addTask {
-                    (index, try mapPartition(job, storePath: storePath, columns: plan.columns, tuples: tuples,
-                                             whereSQL: options.selection.whereSQL, failFast: options.failFast,
-                                             combine: useCombine))
+                    (number, try mapPartition(job, index: index, rows: part, reader: PingReader(storePath: storePath, histograms: histograms),
+                                              failFast: options.failFast, combine: useCombine))
                 }
             }
-            var outputs = [PartitionOutput<J.Key, J.Value>?](repeating: nil, count: plan.partitions.count)
-            for try await (index, output) in group { outputs[index] = output }
+            var outputs = [PartitionOutput<J.Key, J.Value>?](repeating: nil, count: partitions.count)
+            for try await (number, output) in group { outputs[number] = output }
             return outputs.compactMap { $0 }
         }
         var context = OutputContext()
@@ -86,24 +90,27 @@ public enum JobRunner {
         if job.isMapOnly {
             for output in results { for (key, value) in output.pairs { context.write(key, value) } }
         } else {
-            var lists: [J.Key: [J.Value]] = [:]
-            var order: [J.Key] = []
+            var slots: [J.Key: Int] = [:]
+            var keys: [J.Key] = []
+            var lists: [[J.Value]] = []
             for output in results {
-                for (key, values) in output.lists {
-                    if lists[key] == nil { order.append(key) }
-                    var list = lists.removeValue(forKey: key) ?? []
-                    list.append(contentsOf: values)
-                    if useCombine && list.count >= combineThreshold {
-                        list = [try combined(job, key, list)]
+                for (key, values) in zip(output.keys, output.lists) {
+                    guard let slot = slots[key] else {
+                        slots[key] = lists.count; keys.append(key); lists.append(values)
+                        continue
+                    }
+                    lists[slot].append(contentsOf: values)
+                    if useCombine && lists[slot].count >= combineThreshold {
+                        lists[slot] = [try combined(job, key, lists[slot])]
                         combineCalls += 1
                     }
-                    lists[key] = list
                 }
             }
             job.setupReduce(&context)
-            for key in order.sorted(by: { $0.description < $1.description }) {
-                do { try job.reduce(key: key, values: lists[key]!, into: &context) } catch {
-                    throw JobError.reduceFailed(key: key.description, message: "\(error)")
+            let order = keys.indices.sorted { keys[$0].description < keys[$1].description }
+            for slot in order {
+                do { try job.reduce(key: keys[slot], values: lists[slot], into: &context) } catch {
+                    throw JobError.reduceFailed(key: keys[slot].description, message: "\(error)")
                 }
             }
         }
@@ -111,7 +118,7 @@ public enum JobRunner {
                          recordSeparator: context.recordSeparator,
                          pingsMapped: results.reduce(0) { $0 + $1.pingsMapped },
                          badPings: results.flatMap(\.badPings), combineCalls: combineCalls,
-                         partitions: plan.partitions.count)
+                         partitions: partitions.count)
     }
 
     private static func combined<J: Job>(_ job: J, _ key: J.Key, _ values: [J.Value]) throws -> J.Value {
@@ -122,95 +129,148 @@ public enum JobRunner {
 
     struct PartitionOutput<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         var pairs: [(Key, Value)] = []
-        var lists: [(Key, [Value])] = []
+        var keys: [Key] = []
+        var lists: [[Value]] = []
         var pingsMapped = 0
         var badPings: [BadPing] = []
         var combineCalls = 0
     }
 
-    struct Plan: Sendable {
-        var columns: [String]
-        var partitions: [[[String]]]
+    /// The store's ping index and the rows (ascending `ping_id`) the selection keeps.
+    static func select(storePath: String, options: JobOptions) throws -> (PingIndex, [Int32]) {
+        let store = try Store(path: storePath, create: false, readOnly: true)
+        let index = try PingIndex.current(store: store)
+        do {
+            return (index, try index.select(filter: options.selection.filter, whereSQL: options.selection.whereSQL, store: store))
+        } catch let error as PingIndexError {
+            throw JobError.badFilter(error.description)
+        }
     }
 
-    /// Finds the distinct dimension tuples the selection allows (dimension indexes only; no payload is read)
-    /// and packs them into at most `options.mappers` partitions by ping count (greedy, largest first).
-    static func planPartitions(storePath: String, options: JobOptions) throws -> Plan {
-        let store = try Store(path: storePath, create: false, readOnly: true)
-        let columns = store.schema.fieldNames
-        var allowed: [(Int, AllowedValues)] = []
-        if let filter = options.selection.filter?.asFilter {
-            for dimension in filter.dimensions {
-                guard let index = columns.firstIndex(of: dimension.fieldName) else {
-                    throw JobError.badFilter("dimension '\(dimension.fieldName)' is not in the store's schema (\(columns.joined(separator: ", ")))")
-                }
-                if dimension.allowedValues != .any { allowed.append((index, dimension.allowedValues)) }
-            }
-        }
-        let quoted = columns.map(Store.quote).joined(separator: ", ")
-        var sql = "SELECT \(quoted), count(*) FROM pings"
-        if let whereSQL = options.selection.whereSQL, !whereSQL.isEmpty { sql += " WHERE (\(whereSQL))" }
-        sql += " GROUP BY \(quoted)"
-        let statement = try store.connection.prepare(sql)
-        var tuples: [([String], Int)] = []
-        while try statement.step() {
-            let values = columns.indices.map { statement.columnText(Int32($0)) ?? "" }
-            guard allowed.allSatisfy({ $0.1.allows(values[$0.0]) }) else { continue }
-            tuples.append((values, Int(statement.columnInt64(Int32(columns.count)))))
-        }
-        tuples.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0.lexicographicallyPrecedes($1.0) }
-        let count = min(options.mappers, tuples.count)
-        var partitions = [[[String]]](repeating: [], count: count)
-        var sizes = [Int](repeating: 0, count: count)
-        for (values, pings) in tuples {
-            let target = sizes.indices.min { sizes[$0] < sizes[$1] }!
-            partitions[target].append(values)
-            sizes[target] += pings
-        }
-        return Plan(columns: columns, partitions: partitions)
+    /// Splits `rows` into at most `count` contiguous runs of near-equal length (at least
+    /// `minimumPartitionPings` each, so small selections run in one partition).
+    static func split(_ rows: [Int32], into count: Int) -> [ArraySlice<Int32>] {
+        let parts = max(1, min(count, rows.count / minimumPartitionPings))
+        return (0..<parts).map { part in rows[(rows.count * part / parts)..<(rows.count * (part + 1) / parts)] }
     }
 
-    /// One mapper: reads its dimension tuples' pings in `ping_id` order, maps, combines into its own lists.
-    static func mapPartition<J: Job>(_ job: J, storePath: String, columns: [String], tuples: [[String]],
-                                     whereSQL: String?, failFast: Bool, combine: Bool) throws -> PartitionOutput<J.Key, J.Value> {
-        let store = try Store(path: storePath, create: false, readOnly: true)
-        var sql = "SELECT document_id, payload FROM pings WHERE "
-            + columns.enumerated().map { "\(Store.quote($0.element)) = ?\($0.offset + 1)" }.joined(separator: " AND ")
-        if let whereSQL, !whereSQL.isEmpty { sql += " AND (\(whereSQL))" }
-        sql += " ORDER BY ping_id"
-        let statement = try store.connection.prepare(sql)
+    /// One mapper: maps its rows in `ping_id` order and combines into its own lists.
+    static func mapPartition<J: Job>(_ job: J, index: PingIndex, rows: ArraySlice<Int32>, reader: PingReader,
+                                     failFast: Bool, combine: Bool) throws -> PartitionOutput<J.Key, J.Value> {
         var output = PartitionOutput<J.Key, J.Value>()
-        var lists: [J.Key: [J.Value]] = [:]
-        var order: [J.Key] = []
-        for tuple in tuples {
-            statement.reset()
-            for (index, value) in tuple.enumerated() { try statement.bind(value, at: Int32(index + 1)) }
-            while try statement.step() {
-                try Task.checkCancellation()
-                let ping = JobPing(documentID: statement.columnText(0) ?? "", dimensions: tuple,
-                                   payloadText: statement.columnText(1) ?? "")
-                output.pingsMapped += 1
-                var context = MapContext<J.Key, J.Value>()
-                do { try job.map(ping, into: &context) } catch {
-                    if failFast { throw JobError.mapFailed(documentID: ping.documentID, message: "\(error)") }
-                    output.badPings.append(BadPing(documentID: ping.documentID, message: "\(error)"))
+        var slots: [J.Key: Int] = [:]
+        var lastKey: (key: J.Key, slot: Int)?
+        let ping = JobPing(index: index, reader: reader)
+        var context = MapContext<J.Key, J.Value>()
+        for (position, row) in rows.enumerated() {
+            if position & 1023 == 0 { try Task.checkCancellation() }
+            ping.move(to: Int(row))
+            output.pingsMapped += 1
+            context.pairs.removeAll(keepingCapacity: true)
+            do { try job.map(ping, into: &context) } catch {
+                if failFast { throw JobError.mapFailed(documentID: ping.documentID, message: "\(error)") }
+                output.badPings.append(BadPing(documentID: ping.documentID, message: "\(error)"))
+                continue
+            }
+            if job.isMapOnly { output.pairs.append(contentsOf: context.pairs); continue }
+            for (key, value) in context.pairs {
+                // Consecutive pings often emit the same key: skip the hash lookup then.
+                let known: Int?
+                if let last = lastKey, last.key == key { known = last.slot } else { known = slots[key] }
+                guard let slot = known else {
+                    slots[key] = output.lists.count; output.keys.append(key); output.lists.append([value])
                     continue
                 }
-                if job.isMapOnly { output.pairs.append(contentsOf: context.pairs); continue }
-                for (key, value) in context.pairs {
-                    if lists[key] == nil { order.append(key) }
-                    var list = lists.removeValue(forKey: key) ?? []
-                    list.append(value)
-                    if combine && list.count >= combineThreshold {
-                        list = [try combined(job, key, list)]
-                        output.combineCalls += 1
-                    }
-                    lists[key] = list
+                lastKey = (key, slot)
+                output.lists[slot].append(value)
+                if combine && output.lists[slot].count >= combineThreshold {
+                    output.lists[slot] = [try combined(job, key, output.lists[slot])]
+                    output.combineCalls += 1
                 }
             }
         }
-        output.lists = order.map { ($0, lists[$0]!) }
         return output
+    }
+}
+
+/// The store's histogram columns, opened once per job run on first use and shared by the mappers; nil when the
+/// store has no current columns (then histograms come from the payload). Cached per process by column state.
+final class SharedHistogramColumns: @unchecked Sendable {   // `lock` guards `state`
+    private let storePath: String
+    private let lock = NSLock()
+    private var state: Result<HistogramColumns?, Error>?
+    private static let cacheLock = NSLock()
+    nonisolated(unsafe) private static var cache: [String: HistogramColumns] = [:]   // guarded by cacheLock
+
+    init(storePath: String) { self.storePath = storePath }
+
+    func get() throws -> HistogramColumns? {
+        try lock.withLock {
+            if let state { return try state.get() }
+            let result = Result { () throws -> HistogramColumns? in
+                let store = try Store(path: storePath, create: false, readOnly: true)
+                guard let text = try store.connection.scalarText("SELECT value FROM store_meta WHERE key = 'histogram_columns'") else { return nil }
+                let key = storePath + "\u{0}" + text
+                if let cached = Self.cacheLock.withLock({ Self.cache[key] }) { return cached }
+                guard let columns = try? HistogramColumns.open(store: store, repair: false) else { return nil }
+                Self.cacheLock.withLock { Self.cache = [key: columns] }
+                return columns
+            }
+            state = result
+            return try result.get()
+        }
+    }
+}
+
+/// One mapper's access to the store: payloads by `ping_id` (its own read-only connection, opened on first use)
+/// and histogram rows with per-column lookup hints (ascending `ping_id` scans are O(1) per lookup).
+///
+/// - Important: Not `Sendable`; owned by one mapper.
+final class PingReader {
+    private let storePath: String
+    private let shared: SharedHistogramColumns
+    private var store: Store?
+    private var payloadStatement: Statement?
+    private var hints: [ObjectIdentifier: Int] = [:]
+    private var rowIndexes: [ObjectIdentifier: HistogramRows] = [:]
+
+    init(storePath: String, histograms: SharedHistogramColumns) {
+        self.storePath = storePath
+        shared = histograms
+    }
+
+    func payload(pingID: Int64) throws -> String {
+        if payloadStatement == nil {
+            let opened = try Store(path: storePath, create: false, readOnly: true)
+            store = opened
+            payloadStatement = try opened.connection.prepare("SELECT payload FROM pings WHERE ping_id = ?1")
+        }
+        guard let statement = payloadStatement else { return "" }
+        statement.reset()
+        try statement.bind(pingID, at: 1)
+        guard try statement.step() else { throw JobError.badFilter("ping \(pingID) is no longer in the store (changed during the job)") }
+        return statement.columnText(0) ?? ""
+    }
+
+    func columns() throws -> HistogramColumns? { try shared.get() }
+
+    /// The histogram `name` of `pingID` from the columns (any layout), nil when the ping has none.
+    func histogram(_ name: String, pingID: Int64, columns: HistogramColumns) throws -> StoredHistogram? {
+        for column in columns.column(named: name) {
+            let id = ObjectIdentifier(column)
+            let rows: HistogramRows
+            if let cached = rowIndexes[id] { rows = cached } else { rows = try column.rows(); rowIndexes[id] = rows }
+            guard let row = rows.row(of: pingID, hint: hints[id] ?? 0) else { continue }
+            hints[id] = row + 1
+            let statistics = rows.statistics(row: row).map { statistic -> Double in
+                switch statistic {
+                case let .integer(value): Double(value)
+                case let .real(value): value
+                }
+            }
+            return StoredHistogram(buckets: rows.counts(row: row), statistics: statistics)
+        }
+        return nil
     }
 }
 

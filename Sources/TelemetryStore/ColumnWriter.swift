@@ -9,117 +9,163 @@ import Glibc
 /// Protocol per imported source file (docs/sql.md "Kill safety"): `truncate(beyond:)` after the file's old pings
 /// are deleted, `append` per inserted ping, then `flush()` and `commitState(on:)` *inside* the file's
 /// transaction, before COMMIT. Rows are on disk before the pings commit; rows of a rolled-back file are beyond
-/// the committed row counts in `store_meta` and are cut off by the next `ColumnMaintenance.ensureConsistent`.
+/// the committed state in `store_meta` and are cut off by the next `ColumnMaintenance.ensureConsistent`.
 ///
 /// - Important: Not `Sendable`; owned by the writer thread.
 final class ColumnWriter {
     struct Column {
+        var fileName: String
+        var name: [UInt8]
         var fd: Int32
         var bucketCount: Int
-        var rowCount: Int
-        var lastPingID: Int64
+        var state: ColumnState
         var pending: [UInt8] = []
+        var pendingRows = 0
+        var pendingLast: Int64 = 0
     }
     let directory: String
-    private(set) var columns: [String: Column] = [:]
-    private let parser = PingParser(fields: [])
+    private(set) var columns: [Column] = []
+    /// FNV-1a of (name, n) → slot in `columns`; `byFileName` resolves hash collisions.
+    private var slots: [UInt64: Int] = [:]
+    private var byFileName: [String: Int] = [:]
+    private var commitStatement: Statement?
 
-    /// Opens the column files listed in `committed` (file name → row count), already consistent.
-    init(storePath: String, committed: [String: Int]) throws {
+    /// Opens the column files listed in `committed` (file name → state), already consistent.
+    init(storePath: String, committed: [String: ColumnState]) throws {
         directory = ColumnFormat.directory(storePath: storePath)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for (fileName, rows) in committed {
+        for (fileName, state) in committed.sorted(by: { $0.key < $1.key }) {
             guard let parsed = ColumnFormat.parse(fileName: fileName) else { continue }
             let fd = open(directory + "/" + fileName, O_RDWR)
             guard fd >= 0 else { throw HistogramColumnError.columnFile(path: directory + "/" + fileName, reason: "cannot open: errno \(errno)") }
-            var column = Column(fd: fd, bucketCount: parsed.bucketCount, rowCount: rows, lastPingID: 0)
-            if rows > 0 { column.lastPingID = Self.pingID(fd: fd, bucketCount: parsed.bucketCount, row: rows - 1) }
-            columns[fileName] = column
+            register(Column(fileName: fileName, name: Array(parsed.name.utf8), fd: fd, bucketCount: parsed.bucketCount, state: state))
         }
     }
-    deinit { for column in columns.values { close(column.fd) } }
+    deinit { for column in columns { close(column.fd) } }
 
-    private static func pingID(fd: Int32, bucketCount: Int, row: Int) -> Int64 {
-        var value: Int64 = 0
-        _ = pread(fd, &value, 8, off_t(ColumnFormat.headerBytes + row * ColumnFormat.rowBytes(bucketCount: bucketCount)))
-        return Int64(littleEndian: value)
+    private func register(_ column: Column) {
+        let slot = columns.count
+        columns.append(column)
+        byFileName[column.fileName] = slot
+        let key = column.name.withUnsafeBytes { Self.key($0, column.bucketCount) }
+        if slots[key] == nil { slots[key] = slot }
+    }
+
+    @inline(__always) static func key(_ name: UnsafeRawBufferPointer, _ n: Int) -> UInt64 {
+        var hash: UInt64 = 0xcbf29ce484222325
+        for byte in name { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+        return (hash ^ UInt64(truncatingIfNeeded: n)) &* 0x100000001b3
+    }
+
+    /// The committed state of every column (file name → state), as `commitState` records it.
+    var state: [String: ColumnState] {
+        Dictionary(uniqueKeysWithValues: columns.map { ($0.fileName, $0.state) })
     }
 
     /// Drops rows whose ping_id is above `maxPingID` (the highest ping_id in the store): they belong to pings
     /// deleted or rolled back, and SQLite may hand their ids out again.
     func truncate(beyond maxPingID: Int64) throws {
-        for (fileName, var column) in columns where column.lastPingID > maxPingID {
-            while column.rowCount > 0 && Self.pingID(fd: column.fd, bucketCount: column.bucketCount, row: column.rowCount - 1) > maxPingID {
-                column.rowCount -= 1
+        for slot in columns.indices where columns[slot].state.lastPingID > maxPingID {
+            var column = columns[slot]
+            let path = directory + "/" + column.fileName
+            var data = [UInt8](repeating: 0, count: column.state.bytes)
+            guard data.isEmpty || pread(column.fd, &data, data.count, off_t(ColumnFormat.headerBytes)) == data.count else {
+                throw HistogramColumnError.columnFile(path: path, reason: "cannot read (errno \(errno))")
             }
-            column.lastPingID = column.rowCount > 0 ? Self.pingID(fd: column.fd, bucketCount: column.bucketCount, row: column.rowCount - 1) : 0
+            var kept = ColumnState(rows: 0, bytes: 0, lastPingID: 0)
+            data.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return }
+                var at = 0
+                var id: Int64 = 0
+                while at < raw.count, let delta = readVarint(base, &at, raw.count), let length = readVarint(base, &at, raw.count),
+                      length <= UInt64(raw.count - at) {
+                    id += Int64(truncatingIfNeeded: delta)
+                    if id > maxPingID { break }
+                    at += Int(length)
+                    kept = ColumnState(rows: kept.rows + 1, bytes: at, lastPingID: id)
+                }
+            }
+            column.state = kept
             column.pending.removeAll()
-            try writeHeader(column, fileName: fileName)
-            _ = ftruncate(column.fd, off_t(ColumnFormat.headerBytes + column.rowCount * ColumnFormat.rowBytes(bucketCount: column.bucketCount)))
-            columns[fileName] = column
+            column.pendingRows = 0
+            try writeHeader(column)
+            _ = ftruncate(column.fd, off_t(ColumnFormat.headerBytes + kept.bytes))
+            columns[slot] = column
         }
     }
 
-    /// Decodes the histograms of one ping's payload JSON and queues a row per histogram.
-    func append(pingID: Int64, payload: UnsafeRawBufferPointer) throws {
-        try append(pingID: pingID, histograms: DecodedHistogram.decode(json: payload, parser: parser))
-    }
-
-    /// Queues a row per histogram; creates a column file on a histogram name/layout's first row.
+    /// Queues a row per histogram of one ping (`EncodedHistograms`, from `PingParser`); creates a column file
+    /// on a histogram name/layout's first row.
     /// - Throws: `HistogramColumnError.columnFile` when a new file cannot be created.
-    func append(pingID: Int64, histograms: [DecodedHistogram]) throws {
-        for histogram in histograms {
-            let fileName = ColumnFormat.fileName(name: histogram.name, bucketCount: histogram.bucketCount)
-            if columns[fileName] == nil {
-                let path = directory + "/" + fileName
-                let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
-                guard fd >= 0 else { throw HistogramColumnError.columnFile(path: path, reason: "cannot create (errno \(errno))") }
-                columns[fileName] = Column(fd: fd, bucketCount: histogram.bucketCount, rowCount: 0, lastPingID: 0)
-                let header = ColumnFormat.header(bucketCount: histogram.bucketCount, rowCount: 0)
-                _ = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-            }
-            columns[fileName]!.lastPingID = pingID
-            withUnsafeBytes(of: pingID.littleEndian) { columns[fileName]!.pending.append(contentsOf: $0) }
-            withUnsafeBytes(of: Int64(histogram.flags).littleEndian) { columns[fileName]!.pending.append(contentsOf: $0) }
-            for value in histogram.values {
-                withUnsafeBytes(of: value.littleEndian) { columns[fileName]!.pending.append(contentsOf: $0) }
-            }
+    func append(pingID: Int64, encoded: UnsafeRawBufferPointer) throws {
+        for entry in EncodedHistograms(bytes: encoded) {
+            let slot = try self.slot(entry.name, entry.bucketCount)
+            let last = columns[slot].pendingRows > 0 ? columns[slot].pendingLast : columns[slot].state.lastPingID
+            guard pingID > last else { continue }   // ping ids only grow; never write a row out of order
+            appendVarint(UInt64(pingID - last), to: &columns[slot].pending)
+            appendVarint(UInt64(entry.body.count), to: &columns[slot].pending)
+            columns[slot].pending.append(contentsOf: entry.body)
+            columns[slot].pendingRows += 1
+            columns[slot].pendingLast = pingID
         }
     }
 
-    /// Writes queued rows, then each touched file's header row count.
+    private func slot(_ name: UnsafeRawBufferPointer, _ n: Int) throws -> Int {
+        let key = Self.key(name, n)
+        if let slot = slots[key], columns[slot].bucketCount == n, columns[slot].name.elementsEqual(name) { return slot }
+        let text = String(decoding: name, as: UTF8.self)
+        let fileName = ColumnFormat.fileName(name: text, bucketCount: n)
+        if let slot = byFileName[fileName] { return slot }
+        let path = directory + "/" + fileName
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw HistogramColumnError.columnFile(path: path, reason: "cannot create (errno \(errno))") }
+        let column = Column(fileName: fileName, name: Array(name), fd: fd, bucketCount: n, state: ColumnState(rows: 0, bytes: 0, lastPingID: 0))
+        try writeHeader(column)
+        register(column)
+        return columns.count - 1
+    }
+
+    /// Writes queued rows, then each touched file's header.
     /// - Throws: `HistogramColumnError.columnFile` when a write fails (disk full…).
     func flush() throws {
-        for (fileName, var column) in columns where !column.pending.isEmpty {
-            let rowBytes = ColumnFormat.rowBytes(bucketCount: column.bucketCount)
-            let offset = ColumnFormat.headerBytes + column.rowCount * rowBytes
-            let written = column.pending.withUnsafeBytes { pwrite(column.fd, $0.baseAddress, $0.count, off_t(offset)) }
-            guard written == column.pending.count else {
-                throw HistogramColumnError.columnFile(path: directory + "/" + fileName, reason: "short write (errno \(errno))")
+        for slot in columns.indices where columns[slot].pendingRows > 0 {
+            var column = columns[slot]
+            let written = column.pending.withUnsafeBytes {
+                pwrite(column.fd, $0.baseAddress, $0.count, off_t(ColumnFormat.headerBytes + column.state.bytes))
             }
-            column.rowCount += column.pending.count / rowBytes
+            guard written == column.pending.count else {
+                throw HistogramColumnError.columnFile(path: directory + "/" + column.fileName, reason: "short write (errno \(errno))")
+            }
+            column.state = ColumnState(rows: column.state.rows + column.pendingRows, bytes: column.state.bytes + column.pending.count,
+                                       lastPingID: column.pendingLast)
             column.pending.removeAll(keepingCapacity: true)
-            try writeHeader(column, fileName: fileName)
-            columns[fileName] = column
+            column.pendingRows = 0
+            try writeHeader(column)
+            columns[slot] = column
         }
     }
 
-    private func writeHeader(_ column: Column, fileName: String) throws {
-        let header = ColumnFormat.header(bucketCount: column.bucketCount, rowCount: column.rowCount)
+    private func writeHeader(_ column: Column) throws {
+        let header = ColumnFormat.header(bucketCount: column.bucketCount, rowCount: column.state.rows, byteCount: column.state.bytes)
         let written = header.withUnsafeBytes { pwrite(column.fd, $0.baseAddress, $0.count, 0) }
         guard written == header.count else {
-            throw HistogramColumnError.columnFile(path: directory + "/" + fileName, reason: "cannot write header (errno \(errno))")
+            throw HistogramColumnError.columnFile(path: directory + "/" + column.fileName, reason: "cannot write header (errno \(errno))")
         }
     }
 
-    /// Records the row counts as the committed column state (`store_meta.histogram_columns`), in the caller's
-    /// transaction.
+    /// Records the column states as committed (`store_meta.histogram_columns`), in the caller's transaction.
     func commitState(on connection: Connection) throws {
-        let state = columns.mapValues(\.rowCount)
-        let data = try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys])
-        let statement = try connection.prepare("INSERT OR REPLACE INTO store_meta(key, value) VALUES (?1, ?2)")
+        var text = "{"
+        for (number, column) in columns.sorted(by: { $0.fileName < $1.fileName }).enumerated() {
+            // File names are percent-encoded ASCII ([A-Za-z0-9_%.-]): no JSON escaping needed.
+            text += "\(number == 0 ? "" : ",")\"\(column.fileName)\":[\(column.state.rows),\(column.state.bytes),\(column.state.lastPingID)]"
+        }
+        text += "}"
+        if commitStatement == nil { commitStatement = try connection.prepare("INSERT OR REPLACE INTO store_meta(key, value) VALUES (?1, ?2)") }
+        guard let statement = commitStatement else { return }
+        statement.reset()
         try statement.bind(histogramColumnsMetaKey, at: 1)
-        try statement.bind(String(decoding: data, as: UTF8.self), at: 2)
+        try statement.bind(text, at: 2)
         _ = try statement.step()
     }
 }
@@ -133,21 +179,26 @@ public enum ColumnMaintenance {
     /// - Returns: the state and whether a rebuild happened.
     /// - Throws: `StoreError.sqlite`, `HistogramColumnError.columnFile`.
     @discardableResult
-    public static func ensureConsistent(store: Store) throws -> (state: [String: Int], rebuilt: Bool) {
+    public static func ensureConsistent(store: Store) throws -> (state: [String: ColumnState], rebuilt: Bool) {
         if let state = try check(store: store) { return (state, false) }
         return (try rebuild(store: store), true)
     }
 
     /// The committed state if the files are usable (after cutting uncommitted rows), nil if a rebuild is needed.
     /// - Parameter repair: cut uncommitted tails; false for readers (a concurrent import may be appending).
-    static func check(store: Store, repair: Bool = true) throws -> [String: Int]? {
+    static func check(store: Store, repair: Bool = true) throws -> [String: ColumnState]? {
         guard let text = try store.connection.scalarText("SELECT value FROM store_meta WHERE key='\(histogramColumnsMetaKey)'") else {
             return (try store.connection.scalarInt("SELECT count(*) FROM pings") ?? 0) == 0 ? [:] : nil
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Int] else { return nil }
+        guard let raw = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: [Int]] else { return nil }
+        var object: [String: ColumnState] = [:]
+        for (fileName, values) in raw {
+            guard values.count == 3, values[0] >= 0, values[1] >= 0 else { return nil }
+            object[fileName] = ColumnState(rows: values[0], bytes: values[1], lastPingID: Int64(values[2]))
+        }
         let directory = ColumnFormat.directory(storePath: store.path)
         let present = Set((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-        for (fileName, rows) in object {
+        for (fileName, committed) in object {
             guard present.contains(fileName), let parsed = ColumnFormat.parse(fileName: fileName) else { return nil }
             let path = directory + "/" + fileName
             let fd = open(path, O_RDWR)
@@ -157,13 +208,14 @@ public enum ColumnMaintenance {
             guard pread(fd, &header, header.count, 0) == header.count, Array(header[0..<8]) == ColumnFormat.magic else { return nil }
             let n = header.withUnsafeBytes { Int(Int64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: Int64.self))) }
             let headerRows = header.withUnsafeBytes { Int(Int64(littleEndian: $0.loadUnaligned(fromByteOffset: 16, as: Int64.self))) }
+            let headerBytes = header.withUnsafeBytes { Int(Int64(littleEndian: $0.loadUnaligned(fromByteOffset: 24, as: Int64.self))) }
             var info = stat()
-            guard fstat(fd, &info) == 0, n == parsed.bucketCount, headerRows >= rows else { return nil }
-            let committedBytes = ColumnFormat.headerBytes + rows * ColumnFormat.rowBytes(bucketCount: n)
+            guard fstat(fd, &info) == 0, n == parsed.bucketCount, headerRows >= committed.rows, headerBytes >= committed.bytes else { return nil }
+            let committedBytes = ColumnFormat.headerBytes + committed.bytes
             guard Int(info.st_size) >= committedBytes else { return nil }
-            if headerRows != rows || Int(info.st_size) != committedBytes {
+            if headerRows != committed.rows || Int(info.st_size) != committedBytes {
                 guard repair && !store.isReadOnly else { continue }
-                let fixed = ColumnFormat.header(bucketCount: n, rowCount: rows)
+                let fixed = ColumnFormat.header(bucketCount: n, rowCount: committed.rows, byteCount: committed.bytes)
                 _ = fixed.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
                 _ = ftruncate(fd, off_t(committedBytes))
             }
@@ -174,17 +226,27 @@ public enum ColumnMaintenance {
     /// Rebuilds every column file from the payload JSON of the store's pings and commits the state.
     /// - Returns: the new state (file name → rows).
     /// - Complexity: one pass over all payloads; O(rows) disk writes.
+    /// Rebuilds every column file (`rebuild(store:)`) and returns the number of files and of rows.
+    public static func rebuildAll(store: Store) throws -> (files: Int, rows: Int) {
+        let state = try rebuild(store: store)
+        return (state.count, state.values.reduce(0) { $0 + $1.rows })
+    }
+
     @discardableResult
-    public static func rebuild(store: Store) throws -> [String: Int] {
+    public static func rebuild(store: Store) throws -> [String: ColumnState] {
         let directory = ColumnFormat.directory(storePath: store.path)
         try? FileManager.default.removeItem(atPath: directory)
         let writer = try ColumnWriter(storePath: store.path, committed: [:])
+        let parser = PingParser(fields: [], histograms: true)
         try store.connection.transaction {
             let statement = try store.connection.prepare("SELECT ping_id, payload FROM pings ORDER BY ping_id")
             var pending = 0
             while try statement.step() {
                 let pingID = statement.columnInt64(0)
-                try statement.withColumnBytes(1) { try writer.append(pingID: pingID, payload: $0) }
+                try statement.withColumnBytes(1) { json in
+                    guard let parsed = try? parser.parse(json, padded: false) else { return }
+                    try writer.append(pingID: pingID, encoded: parsed.histograms)
+                }
                 pending += 1
                 if pending >= 2000 { try writer.flush(); pending = 0 }
             }
@@ -192,6 +254,6 @@ public enum ColumnMaintenance {
             try writer.commitState(on: store.connection)
         }
         store.histogramColumnsChanged()
-        return writer.columns.mapValues(\.rowCount)
+        return writer.state
     }
 }

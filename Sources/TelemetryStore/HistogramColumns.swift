@@ -1,66 +1,51 @@
 import Foundation
 import TelemetryConvert
 
-/// One histogram of one ping, decoded from the storage-format array (`spec/histograms.md` §4):
-/// `[b0 … b(n-1), sum, log_sum, log_sum_squares, sum_squares_lo, sum_squares_hi]`, `-1` = absent statistic.
-struct DecodedHistogram {
-    var name: String
-    /// Bucket counts (n) then the five statistics as bit patterns: Int64, or Double bits when `flags` bit i is set.
-    var values: [Int64]
-    /// Bit i (0…4): statistic i is a double.
-    var flags: UInt8
-    var bucketCount: Int { values.count - 5 }
+/// The encoded histograms of one ping as `PingParser` extracts them (`csimdjson.h`, `csj_parser_set_histograms`):
+/// entries of u16 name length, name, u32 bucket count n, u32 body length, body (a column row without its
+/// ping id, `ColumnFormat`).
+struct EncodedHistograms: Sequence {
+    let bytes: UnsafeRawBufferPointer
 
-    /// The storage histograms of a ping: the top-level `histograms` (classic/converted pings) or
-    /// `payload.histograms` (unified main pings). Keyed and child-process histograms are not decoded.
-    /// Arrays that are not `n ≥ 1` integer buckets + 5 numbers are skipped (they stay in the JSON).
-    static func decode(payload: JSONValue) -> [DecodedHistogram] {
-        let object = payload["histograms"]?.objectValue ?? payload["payload"]?["histograms"]?.objectValue
-        guard let object else { return [] }
-        var result: [DecodedHistogram] = []
-        result.reserveCapacity(object.members.count)
-        var seen = Set<String>()
-        members: for member in object.members {
-            guard seen.insert(member.key).inserted, let array = member.value.arrayValue, array.count >= 6 else { continue }
-            var values = [Int64](); values.reserveCapacity(array.count)
-            var flags: UInt8 = 0
-            let n = array.count - 5
-            for (index, element) in array.enumerated() {
-                if index < n {
-                    guard case let .int(count) = element else { continue members }
-                    values.append(count)
-                } else {
-                    switch element {
-                    case let .int(i): values.append(i)
-                    case let .double(d): values.append(Int64(bitPattern: d.bitPattern)); flags |= 1 << UInt8(index - n)
-                    default: continue members
-                    }
-                }
-            }
-            result.append(DecodedHistogram(name: member.key, values: values, flags: flags))
+    struct Entry {
+        var name: UnsafeRawBufferPointer
+        var bucketCount: Int
+        var body: UnsafeRawBufferPointer
+    }
+
+    struct Iterator: IteratorProtocol {
+        let bytes: UnsafeRawBufferPointer
+        var at = 0
+        mutating func next() -> Entry? {
+            guard at + 2 <= bytes.count else { return nil }
+            let nameLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+            let nameStart = at + 2
+            guard nameStart + nameLength + 8 <= bytes.count else { return nil }
+            let n = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: nameStart + nameLength, as: UInt32.self)))
+            let bodyLength = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: nameStart + nameLength + 4, as: UInt32.self)))
+            let bodyStart = nameStart + nameLength + 8
+            guard bodyStart + bodyLength <= bytes.count else { return nil }
+            at = bodyStart + bodyLength
+            return Entry(name: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameStart + nameLength]), bucketCount: n,
+                         body: UnsafeRawBufferPointer(rebasing: bytes[bodyStart..<bodyStart + bodyLength]))
         }
-        return result
     }
 
-    /// Decodes the histograms of one ping's JSON (already validated); JSON that does not parse gives none.
-    /// - Complexity: O(bytes) when the ping has histograms (builds the JSON tree); a byte search otherwise.
-    static func decode(json: UnsafeRawBufferPointer, parser: PingParser) -> [DecodedHistogram] {
-        guard json.firstRange(of: histogramsKey) != nil else { return [] }
-        guard let value = try? JSONValue.parse(json, validatingWith: parser).value else { return [] }
-        return decode(payload: value)
-    }
+    func makeIterator() -> Iterator { Iterator(bytes: bytes) }
 }
 
 /// File format of one histogram column (`docs/sql.md` "Column files").
 ///
-/// Sparse: a row only for pings that carry the histogram, rows sorted by `ping_id`. All values little-endian.
-/// Header (32 bytes): magic `THCOL001`, bucket count n (Int64), committed row count (Int64), reserved (Int64).
-/// Row (8 × (n + 7) bytes): ping_id (Int64), flags (Int64; bit i = statistic i is a Double), n bucket counts
-/// (Int64), 5 statistics (Int64, or Double bits per flags).
+/// Sparse: a row only for pings that carry the histogram, rows in `ping_id` order, variable length.
+/// Header (32 bytes, little-endian): magic `THCOL002`, bucket count n (Int64), committed rows (Int64),
+/// committed row bytes after the header (Int64).
+/// Row: varint `ping_id` − previous row's `ping_id` (the first row: its `ping_id`), varint body length, body:
+/// u8 flags (bit i: statistic i is a double), varint k = nonzero buckets, k × (varint gap since the previous
+/// nonzero bucket + 1, zigzag varint count), 5 statistics (double: 8 bytes IEEE; integer: zigzag varint).
+/// Varints are unsigned LEB128 (at most 10 bytes).
 enum ColumnFormat {
-    static let magic: [UInt8] = Array("THCOL001".utf8)
+    static let magic: [UInt8] = Array("THCOL002".utf8)
     static let headerBytes = 32
-    static func rowBytes(bucketCount: Int) -> Int { 8 * (bucketCount + 7) }
 
     /// Directory of the column files of the store at `storePath`.
     static func directory(storePath: String) -> String { storePath + ".columns" }
@@ -89,18 +74,48 @@ enum ColumnFormat {
         return (name, n)
     }
 
-    static func header(bucketCount: Int, rowCount: Int) -> [UInt8] {
+    static func header(bucketCount: Int, rowCount: Int, byteCount: Int) -> [UInt8] {
         var bytes = magic
-        for value in [Int64(bucketCount), Int64(rowCount), 0] {
+        for value in [Int64(bucketCount), Int64(rowCount), Int64(byteCount)] {
             withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
         }
         return bytes
     }
 }
 
-private let histogramsKey = Array("\"histograms\"".utf8)
+/// Unsigned LEB128.
+@inline(__always) func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+    var v = value
+    while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+    out.append(UInt8(v))
+}
 
-/// The store_meta key holding the committed column state: a JSON object `{"<file name>": rowCount, …}`.
+/// Reads an unsigned LEB128 at `at` (advanced) below `end`; nil when it runs past `end` or over 10 bytes.
+@inline(__always) func readVarint(_ base: UnsafeRawPointer, _ at: inout Int, _ end: Int) -> UInt64? {
+    var result: UInt64 = 0
+    var shift: UInt64 = 0
+    while at < end {
+        let byte = base.load(fromByteOffset: at, as: UInt8.self)
+        at += 1
+        result |= UInt64(byte & 0x7F) << shift
+        if byte < 0x80 { return result }
+        shift += 7
+        if shift > 63 { return nil }
+    }
+    return nil
+}
+
+@inline(__always) func unzigzag(_ value: UInt64) -> Int64 { Int64(bitPattern: (value >> 1) ^ (0 &- (value & 1))) }
+
+/// The committed state of one column file: rows, row bytes after the header, last row's `ping_id`.
+public struct ColumnState: Equatable, Sendable {
+    public var rows: Int
+    public var bytes: Int
+    public var lastPingID: Int64
+}
+
+/// The store_meta key holding the committed column state: a JSON object
+/// `{"<file name>": [rows, row bytes, last ping_id], …}`.
 let histogramColumnsMetaKey = "histogram_columns"
 
 /// Errors of the histogram column files. Descriptions never include ping contents.

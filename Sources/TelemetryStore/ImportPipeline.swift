@@ -12,8 +12,9 @@ final class RecordChunk: @unchecked Sendable {   // handed from one parser threa
         var info: [PingParser.InfoValue?]
         /// Per-record dimensions (raw logs); nil: the file's path dimensions.
         var dimensions: [String]? = nil
-        /// The ping's histograms, decoded here (parser thread) for the writer's column files (docs/sql.md).
-        var histograms: [DecodedHistogram] = []
+        /// The ping's histograms, encoded here (parser thread) for the writer's column files (docs/sql.md):
+        /// `arena[histogramsStart..<histogramsEnd]`, `EncodedHistograms` entries.
+        var histogramsStart = 0, histogramsEnd = 0
     }
     struct Problem {
         var line: Int
@@ -129,7 +130,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
     }
 
     private func worker() {
-        let parser = PingParser(fields: fields)
+        let parser = PingParser(fields: fields, histograms: options.histogramColumns)
         defer {
             condition.lock(); running -= 1; condition.broadcast(); condition.unlock()
         }
@@ -169,7 +170,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
         do {
             try lines.forEachLine { line in
                 lastLine = line.number
-                Self.parse(line: line, path: file.path, parser: parser, into: chunk, decodeHistograms: options.histogramColumns)
+                Self.parse(line: line, path: file.path, parser: parser, into: chunk)
                 if chunk.arena.count >= Self.chunkBytes {
                     delivered += chunk.records.count
                     if !post(.records(chunk), file: index) { stop = true; throw CancellationError() }
@@ -232,7 +233,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
                         scratch.withUnsafeBytes { bytes in
                             let line = Line(number: recordNumber, offset: record.offset,
                                             bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), length: length, isTooLong: false)
-                            Self.parse(line: line, path: file.path, parser: parser, into: chunk, decodeHistograms: options.histogramColumns)
+                            Self.parse(line: line, path: file.path, parser: parser, into: chunk)
                         }
                         if chunk.records.count > before { chunk.records[chunk.records.count - 1].dimensions = dims }
                         for name in converted.unknownHistograms {
@@ -278,7 +279,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
 
     /// Splits a storage line at its first TAB (`spec/storage.md` §1), validates the id and the JSON, and
     /// appends a record or a bad line to `chunk`.
-    static func parse(line: Line, path: String, parser: PingParser, into chunk: RecordChunk, decodeHistograms: Bool = true) {
+    static func parse(line: Line, path: String, parser: PingParser, into chunk: RecordChunk) {
         chunk.uncompressedBytes += line.length + 1
         if line.isTooLong {
             chunk.badLines.append(.init(line: line.number, offset: line.offset, reason: "too_long",
@@ -313,9 +314,10 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
         chunk.arena.append(contentsOf: id)
         let payloadStart = chunk.arena.count
         chunk.arena.append(contentsOf: json)
+        let payloadEnd = chunk.arena.count
+        chunk.arena.append(contentsOf: parsed.histograms)
         chunk.records.append(.init(line: line.number, idStart: idStart, idEnd: payloadStart, payloadStart: payloadStart,
-                                   payloadEnd: chunk.arena.count, info: parsed.values,
-                                   histograms: decodeHistograms ? DecodedHistogram.decode(json: json, parser: parser) : []))
+                                   payloadEnd: payloadEnd, info: parsed.values, histogramsStart: payloadEnd, histogramsEnd: chunk.arena.count))
         if parsed.duplicateKeys > 0 {
             let documentID = String(decoding: id, as: UTF8.self)
             chunk.warnings.append(.init(line: line.number, offset: line.offset, reason: "duplicate_key",

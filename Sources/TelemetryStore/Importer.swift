@@ -235,6 +235,7 @@ public final class Importer {
         if summary.filesImported > 0 {
             try? store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             try? store.connection.execute("PRAGMA optimize")
+            _ = try? PingIndex.current(store: store)   // the jobs' index, saved beside the store (rebuilt later if this fails)
         }
         summary.seconds = Date().timeIntervalSince(started)
         state.elapsedSeconds = summary.seconds
@@ -363,7 +364,10 @@ final class PingWriter {
                 try insertPing.bindTextNoCopy(UnsafeRawBufferPointer(rebasing: arena[record.payloadStart..<record.payloadEnd]), at: index)
                 try insertPing.step()
                 insertPing.reset()
-                try columns?.append(pingID: store.connection.lastInsertRowID, histograms: record.histograms)
+                if record.histogramsEnd > record.histogramsStart {
+                    try columns?.append(pingID: store.connection.lastInsertRowID,
+                                        encoded: UnsafeRawBufferPointer(rebasing: arena[record.histogramsStart..<record.histogramsEnd]))
+                }
             }
         }
         for bad in chunk.badLines {

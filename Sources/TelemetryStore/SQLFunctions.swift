@@ -1,5 +1,7 @@
 import CSQLite
 import Foundation
+import TelemetryConvert
+import TelemetryCore
 
 /// The histogram SQL functions of one store's connection (`docs/sql.md`). Holds the mapped columns, opened on
 /// first use and dropped when the store's columns change (`Store.histogramColumnsChanged`).
@@ -13,6 +15,32 @@ final class HistogramSQLContext {
 
     func invalidate() { columns = nil }
 
+    /// Bucket lower bounds for `histogram_summary`, from the histogram cache the store remembers; loaded on
+    /// first use, dropped when the remembered cache changes (`Store.rememberHistogramCache`).
+    private var boundsDefinitions: StoreHistogramDefinitions?
+    /// Distinct reasons `histogram_summary` reported since the last `takeBoundsWarnings()`, first met first.
+    private var boundsWarnings: [String] = []
+
+    func invalidateDefinitions() { boundsDefinitions = nil }
+
+    /// The definitions lookup; reads `store_meta` on first use (a nested read on this connection).
+    /// - Throws: `StoreError.sqlite`.
+    func definitions() throws -> StoreHistogramDefinitions {
+        if let boundsDefinitions { return boundsDefinitions }
+        let loaded = try StoreHistogramDefinitions(store: store)
+        boundsDefinitions = loaded
+        return loaded
+    }
+
+    func noteBoundsWarning(_ reason: String) {
+        if !boundsWarnings.contains(reason) { boundsWarnings.append(reason) }
+    }
+
+    func takeBoundsWarnings() -> [String] {
+        defer { boundsWarnings = [] }
+        return boundsWarnings
+    }
+
     /// The mapped columns; never repairs (a callback must not write): damaged columns are an error.
     func current() throws -> HistogramColumns {
         if let columns { return columns }
@@ -21,7 +49,8 @@ final class HistogramSQLContext {
         return opened
     }
 
-    /// Registers `histogram_sum`, `histogram_count` and `histogram_mean` on `connection`.
+    /// Registers `histogram_sum`, `histogram_count`, `histogram_layout`, `histogram_mean`, `histogram_summary` and
+    /// `histogram_percentile` on `connection`.
     func register(on connection: Connection) throws {
         let user = Unmanaged.passUnretained(self).toOpaque()
         for arity: Int32 in [2, 3] {
@@ -34,6 +63,12 @@ final class HistogramSQLContext {
                                              histogramLayout, nil, nil, nil), connection, "histogram_layout")
         try check(sqlite3_create_function_v2(connection.handle, "histogram_mean", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nil,
                                              histogramMean, nil, nil, nil), connection, "histogram_mean")
+        for arity: Int32 in [3, 4] {
+            try check(sqlite3_create_function_v2(connection.handle, "histogram_summary", arity, SQLITE_UTF8, user, nil,
+                                                 histogramSummaryStep, histogramSummaryFinal, nil), connection, "histogram_summary")
+        }
+        try check(sqlite3_create_function_v2(connection.handle, "histogram_percentile", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nil,
+                                             histogramPercentile, nil, nil, nil), connection, "histogram_percentile")
     }
 
     private func check(_ rc: Int32, _ connection: Connection, _ name: String) throws {
@@ -60,14 +95,14 @@ final class HistogramSumState {
 
     func add(row: Int) {
         guard let column else { return }
-        let counts = column.counts(row: row)
-        for bucketIndex in 0..<buckets.count {
-            let (value, overflow) = buckets[bucketIndex].addingReportingOverflow(counts[bucketIndex])
-            if overflow { error = "histogram_sum: bucket \(bucketIndex) of \(column.name) overflows int64"; return }
-            buckets[bucketIndex] = value
-        }
+        let rows: HistogramRows
+        do { rows = try column.rows() } catch { self.error = "\(error)"; return }
+        guard buckets.count >= rows.bucketCount else { return }
+        let overflowed = buckets.withUnsafeMutableBufferPointer { rows.addCounts(row: row, into: $0.baseAddress!) }
+        if let bucketIndex = overflowed { error = "histogram_sum: bucket \(bucketIndex) of \(column.name) overflows int64"; return }
+        let statistics = rows.statistics(row: row)
         for statIndex in 0..<5 {
-            switch column.statistic(row: row, index: statIndex) {
+            switch statistics[statIndex] {
             case let .integer(value):
                 if value == -1 { statAbsent[statIndex] = true; continue }
                 let (sum, overflow) = integerStats[statIndex].addingReportingOverflow(value)
@@ -196,8 +231,10 @@ private let histogramLayout: @convention(c) (OpaquePointer?, Int32, UnsafeMutabl
 
 /// `histogram_mean(summed)`: the `sum` statistic divided by the total count of a storage-format array text
 /// (a `histogram_sum` result); NULL when the sum is absent (-1), the count is 0, or the argument is NULL.
+/// Given a `histogram_summary` result (a JSON object) instead: the bound-based mean (`summaryMean`).
 private let histogramMean: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { ctx, _, argv in
     guard let argv, let json = text(argv[0]) else { sqlite3_result_null(ctx); return }
+    if json.first == "{" { summaryMean(ctx, json); return }   // a histogram_summary result: bound-based
     let parts = json.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     guard parts.count >= 6 else { sqlite3_result_error(ctx, "histogram_mean: not a storage-format histogram array", -1); return }
     let n = parts.count - 5
@@ -214,4 +251,181 @@ extension Statement {
         guard count > 0, let blob = sqlite3_column_blob(handle, index) else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         return try body(UnsafeRawBufferPointer(start: blob, count: count))
     }
+}
+
+// MARK: - histogram_summary, histogram_percentile (bound-based statistics; docs/sql.md)
+
+/// Per-group state of `histogram_summary(ping_id, name, revision [, n])`: the element-wise sums of
+/// `histogram_sum` (kept in `sum`, so rows are read exactly as `histogram_sum` reads them) plus the lower bounds
+/// that every summed ping's revision gives for the layout.
+final class HistogramSummaryState {
+    let sum = HistogramSumState()
+    var name = ""
+    var definitions: StoreHistogramDefinitions?
+    var bounds = GroupBounds()
+    /// The revision argument of the last summed row whose bounds were looked up (`nil` = none yet or SQL NULL),
+    /// so runs of pings from one revision cost one byte comparison each.
+    var lastRevision: [UInt8]?
+    var lastRevisionWasNull = false
+}
+
+private func summaryState(_ ctx: OpaquePointer?, create: Bool) -> HistogramSummaryState? {
+    guard let slot = sqlite3_aggregate_context(ctx, create ? Int32(MemoryLayout<UnsafeMutableRawPointer?>.size) : 0)?
+        .assumingMemoryBound(to: UnsafeMutableRawPointer?.self) else { return nil }
+    if let existing = slot.pointee { return Unmanaged<HistogramSummaryState>.fromOpaque(existing).takeUnretainedValue() }
+    guard create else { return nil }
+    let state = HistogramSummaryState()
+    slot.pointee = Unmanaged.passRetained(state).toOpaque()
+    return state
+}
+
+private func releaseSummaryState(_ ctx: OpaquePointer?) {
+    guard let slot = sqlite3_aggregate_context(ctx, 0)?.assumingMemoryBound(to: UnsafeMutableRawPointer?.self),
+          let existing = slot.pointee else { return }
+    Unmanaged<HistogramSummaryState>.fromOpaque(existing).release()
+    slot.pointee = nil
+}
+
+/// First step of a group: checks the name, refuses several layouts without `n`, then lets `histogram_sum`'s
+/// `start` pick the column (arguments 0, 1 and, when given, `n`).
+private func startSummary(_ state: HistogramSummaryState, _ ctx: OpaquePointer?, _ argc: Int32,
+                          _ argv: UnsafeMutablePointer<OpaquePointer?>) {
+    state.sum.started = true
+    guard let context = sqlite3_user_data(ctx).map({ Unmanaged<HistogramSQLContext>.fromOpaque($0).takeUnretainedValue() }) else { return }
+    guard let name = text(argv[1]) else { state.sum.error = "histogram_summary: the histogram name must be text"; return }
+    state.name = name
+    do {
+        state.definitions = try context.definitions()
+        let columns = try context.current().column(named: name)
+        if argc < 4 && columns.count > 1 {
+            state.sum.error = "histogram_summary: \(name) has several layouts (bucket counts \(columns.map { String($0.bucketCount) }.joined(separator: " and "))); "
+                + "pass the bucket count, histogram_summary(ping_id, '\(name)', revision, n), or GROUP BY histogram_layout(ping_id, '\(name)')"
+            return
+        }
+    } catch {
+        state.sum.error = "\(error)"
+        return
+    }
+    var forwarded: [OpaquePointer?] = argc >= 4 ? [argv[0], argv[1], argv[3]] : [argv[0], argv[1]]
+    forwarded.withUnsafeMutableBufferPointer { buffer in
+        guard let base = buffer.baseAddress else { return }
+        start(state.sum, ctx, Int32(buffer.count), base)
+    }
+}
+
+/// Looks up the bounds of the summed row's revision (argument 2) unless the group already has a reason or the
+/// revision is the previous row's.
+private func noteRevision(_ state: HistogramSummaryState, _ value: OpaquePointer?) {
+    guard !state.bounds.isUnavailable, let definitions = state.definitions, let column = state.sum.column else { return }
+    var revision: String?
+    if sqlite3_value_type(value) == SQLITE_NULL {
+        if state.lastRevisionWasNull { return }
+        state.lastRevisionWasNull = true
+        state.lastRevision = nil
+    } else {
+        let count = Int(sqlite3_value_bytes(value))
+        let bytes = sqlite3_value_text(value).map { UnsafeBufferPointer(start: $0, count: count) } ?? UnsafeBufferPointer(start: nil, count: 0)
+        if !state.lastRevisionWasNull, let last = state.lastRevision, last.elementsEqual(bytes) { return }
+        state.lastRevisionWasNull = false
+        state.lastRevision = Array(bytes)
+        revision = String(decoding: bytes, as: UTF8.self)
+    }
+    let lookup = definitions.bounds(forHistogram: state.name, revisionURL: revision, bucketCount: column.bucketCount)
+    state.bounds.add(lookup, name: state.name, revisionURL: revision)
+}
+
+private let histogramSummaryStep: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { ctx, argc, argv in
+    guard let argv, let state = summaryState(ctx, create: true) else { sqlite3_result_error_nomem(ctx); return }
+    if !state.sum.started { startSummary(state, ctx, argc, argv) }
+    guard state.sum.error == nil, let column = state.sum.column, sqlite3_value_type(argv[0]) == SQLITE_INTEGER else { return }
+    if let row = column.row(of: sqlite3_value_int64(argv[0]), hint: state.sum.hint) {
+        let summedBefore = state.sum.pings
+        state.sum.add(row: row)
+        state.sum.hint = row + 1
+        if state.sum.pings > summedBefore { noteRevision(state, argv[2]) }
+    }
+}
+
+/// JSON number text of a finite double, or `null`.
+private func jsonNumber(_ value: Double?) -> String {
+    guard let value, value.isFinite else { return "null" }
+    return value.description
+}
+
+private let histogramSummaryFinal: @convention(c) (OpaquePointer?) -> Void = { ctx in
+    defer { releaseSummaryState(ctx) }
+    guard let state = summaryState(ctx, create: false) else { sqlite3_result_null(ctx); return }
+    if let error = state.sum.error {
+        let message = error.hasPrefix("histogram_sum:") ? "histogram_summary:" + error.dropFirst("histogram_sum:".count) : error
+        sqlite3_result_error(ctx, message, -1)
+        return
+    }
+    guard state.sum.pings > 0 else { sqlite3_result_null(ctx); return }
+    let counts = state.sum.buckets
+    let definition = state.bounds.definition
+    var out = "{\"name\":" + jsonQuoted(state.name)
+    out += ",\"buckets\":[" + counts.map { String($0) }.joined(separator: ",") + "]"
+    out += ",\"pings\":\(state.sum.pings)"
+    out += ",\"kind\":" + (definition.map { jsonQuoted($0.kind.rawValue) } ?? "null")
+    out += ",\"lower_bounds\":" + (definition.map { "[" + $0.bucketBounds.map { String($0) }.joined(separator: ",") + "]" } ?? "null")
+    if let reason = state.bounds.reason {
+        out += ",\"reason\":" + jsonQuoted(reason.description)
+        if let context = sqlite3_user_data(ctx).map({ Unmanaged<HistogramSQLContext>.fromOpaque($0).takeUnretainedValue() }) {
+            context.noteBoundsWarning("histogram_summary(\(state.name)): \(reason)")
+        }
+    } else {
+        out += ",\"reason\":null"
+    }
+    let bounds = definition?.bucketBounds
+    out += ",\"mean\":" + jsonNumber(bounds.flatMap { BoundStatistics.mean(counts: counts, lowerBounds: $0) })
+    out += ",\"p50\":" + jsonNumber(bounds.flatMap { BoundStatistics.percentile(50, counts: counts, lowerBounds: $0) })
+    out += ",\"p95\":" + jsonNumber(bounds.flatMap { BoundStatistics.percentile(95, counts: counts, lowerBounds: $0) })
+    out += "}"
+    sqlite3_result_text(ctx, out, -1, csqlite_transient())
+}
+
+/// The fields of a `histogram_summary` result the scalar functions need.
+private struct SummaryFields: Decodable {
+    let buckets: [Int64]
+    let lowerBounds: [Int64]?
+    enum CodingKeys: String, CodingKey { case buckets, lowerBounds = "lower_bounds" }
+
+    /// Nil when `json` is not a `histogram_summary` result.
+    static func decode(_ json: String) -> SummaryFields? {
+        try? JSONDecoder().decode(SummaryFields.self, from: Data(json.utf8))
+    }
+}
+
+/// `histogram_mean(summary)` for a `histogram_summary` result: `BoundStatistics.mean`; NULL without bounds.
+private func summaryMean(_ ctx: OpaquePointer?, _ json: String) {
+    guard let fields = SummaryFields.decode(json) else {
+        sqlite3_result_error(ctx, "histogram_mean: not a histogram_summary result or a storage-format histogram array", -1)
+        return
+    }
+    guard let bounds = fields.lowerBounds, let mean = BoundStatistics.mean(counts: fields.buckets, lowerBounds: bounds) else {
+        sqlite3_result_null(ctx); return
+    }
+    sqlite3_result_double(ctx, mean)
+}
+
+/// `histogram_percentile(summary, p)`: the p-th percentile (p a percentage, 0…100) of a `histogram_summary`
+/// result (`BoundStatistics.percentile`); NULL when either argument is NULL, the summary has no bounds or its
+/// total count is 0. Errors for p outside 0…100 or a first argument that is not a summary.
+private let histogramPercentile: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { ctx, _, argv in
+    guard let argv, let json = text(argv[0]), sqlite3_value_type(argv[1]) != SQLITE_NULL else { sqlite3_result_null(ctx); return }
+    let type = sqlite3_value_numeric_type(argv[1])
+    let percent = sqlite3_value_double(argv[1])
+    guard type == SQLITE_INTEGER || type == SQLITE_FLOAT, percent >= 0, percent <= 100 else {
+        sqlite3_result_error(ctx, "histogram_percentile: p must be a percentage between 0 and 100 (e.g. 95 for the 95th percentile)", -1)
+        return
+    }
+    guard json.first == "{", let fields = SummaryFields.decode(json) else {
+        sqlite3_result_error(ctx, "histogram_percentile: the first argument must be a histogram_summary result", -1)
+        return
+    }
+    guard let bounds = fields.lowerBounds,
+          let value = BoundStatistics.percentile(percent, counts: fields.buckets, lowerBounds: bounds) else {
+        sqlite3_result_null(ctx); return
+    }
+    sqlite3_result_double(ctx, value)
 }

@@ -7,7 +7,8 @@ import TelemetryCore
 /// Tables: `pings` (one row per storage-format record: document id, one indexed column per schema
 /// dimension, typed `info` columns, the payload JSON as received), `source_files` (what was imported from
 /// where: size, mtime, CRC-64 content hash, counts, status), `import_errors` (bad lines and file damage with
-/// file, line, byte offset, reason), `store_meta` (layout version, schema). Views: `pings_dedup`
+/// file, line, byte offset, reason), `store_meta` (layout version, schema, `ping_generation`: a change counter
+/// of `pings` kept by triggers, which tells derived files such as the `PingIndex` whether they are current). Views: `pings_dedup`
 /// (one row per document id), `duplicate_documents`.
 ///
 /// - Important: Not `Sendable`: owns its `Connection`. Use one `Store` per thread.
@@ -83,6 +84,10 @@ public final class Store {
             }
             schema = stored
         }
+        if !readOnly, try connection.scalarInt(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'pings_generation_%'") ?? 0 < 3 {
+            try Self.addGenerationTriggers(connection)
+        }
         let dimensionNames = Set(schema.fieldNames.map { $0.lowercased() })
         activeInfoColumns = Self.infoColumns.filter { !dimensionNames.contains($0.name.lowercased()) }
         isReadOnly = readOnly
@@ -94,6 +99,15 @@ public final class Store {
     /// Drops the mapped histogram columns the SQL functions use; they are mapped again on next use.
     /// Called after column files change (import, reindex).
     public func histogramColumnsChanged() { histogramSQL?.invalidate() }
+
+    /// Drops the SQL functions' histogram definitions (bucket lower bounds); they are loaded again, from the
+    /// histogram cache `store_meta` then remembers, on next use. Called by `rememberHistogramCache`.
+    func histogramDefinitionsChanged() { histogramSQL?.invalidateDefinitions() }
+
+    /// The distinct reasons `histogram_summary` reported no bounds for (docs/sql.md), in the order first met
+    /// since the last call, which clears them; for a warning after a query. Not ping contents: reasons name
+    /// histograms, revision URLs and cache paths.
+    public func takeHistogramBoundsWarnings() -> [String] { histogramSQL?.takeBoundsWarnings() ?? [] }
 
     /// Quotes an identifier for SQL.
     public static func quote(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }

@@ -40,10 +40,10 @@ struct ImportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Job filter JSON: files whose path dimensions it excludes are skipped unopened.", valueName: "file"))
     var filter: String?
 
-    @Option(help: ArgumentHelp("For raw logs: directory of Histograms.json files, <repo>/<revision>/Histograms.json.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Directory of Histograms.json files, <repo>/<revision>/Histograms.json: converts raw logs, and gives the SQL histogram functions their bucket bounds. Remembered by the store: later imports and queries use it until another is given.", valueName: "dir"))
     var histogramCache: String?
 
-    @Option(help: ArgumentHelp("For raw logs: histogram server to fetch missing revisions from.", valueName: "url"))
+    @Option(help: ArgumentHelp("Histogram server to fetch revisions missing from the cache from; remembered by the store like --histogram-cache.", valueName: "url"))
     var histogramServer: String?
 
     @Option(help: ArgumentHelp("Parser threads (default: the number of cores).", valueName: "n"))
@@ -52,8 +52,8 @@ struct ImportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Longest accepted line in bytes; longer lines are bad lines (too_long).", valueName: "bytes"))
     var maxLineBytes: Int = 16 << 20
 
-    @Flag(help: ArgumentHelp("Also write histogram column files during the import (otherwise they are built on the first histogram query, or by 'telemetry reindex')."))
-    var histogramColumns = false
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp("Write the histogram column files during the import (the SQL histogram functions and jobs read them; --no-histogram-columns leaves them out of date until 'telemetry reindex')."))
+    var histogramColumns = true
 
     @Flag(help: "Print the summary as JSON.")
     var json = false
@@ -96,7 +96,19 @@ struct ImportCommand: ParsableCommand {
         interrupt.install()
         let progress = TerminalProgress()
         let jobCount = jobs ?? ProcessInfo.processInfo.activeProcessorCount
-        let cache = RevisionCache(cacheDirectory: histogramCache, histogramServer: histogramServer)
+        // The store remembers the histogram cache (docs/sql.md): a given option replaces the remembered value,
+        // an absent one keeps it; conversion and the SQL bound-based functions both use the remembered setting.
+        let histogramSetting: HistogramCacheSetting
+        do {
+            if histogramCache != nil || histogramServer != nil {
+                try store.rememberHistogramCache(directory: histogramCache, server: histogramServer)
+            }
+            histogramSetting = try store.histogramCacheSetting()
+        } catch {
+            printError("\(error)")
+            throw ExitCode(2)
+        }
+        let cache = RevisionCache(cacheDirectory: histogramSetting.directory, histogramServer: histogramSetting.server)
         let failure = FailureBox()
         let converter = PayloadConverter(compact: HistogramCompactor.compacting(with: cache, environmentFailure: { failure.record("\($0)") }))
         var importOptions = ImportOptions(filter: filterSchema, jobs: jobCount, maxLineBytes: maxLineBytes, payloadConverter: converter)

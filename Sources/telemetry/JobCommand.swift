@@ -43,6 +43,9 @@ struct JobCommand: ParsableCommand {
     @Option(name: .long, help: "Number of mapper partitions (default: the number of cores).")
     var mappers: Int?
 
+    @Option(name: .customLong("repeat"), help: ArgumentHelp("Run N times in this process; write the last run's output and a timing line on standard error (benchmarks).", valueName: "n"))
+    var repeatCount = 1
+
     @OptionGroup var storeOptions: StoreOptions
 
     @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Job name or FILE.swift, then the job's own arguments.", valueName: "job"))
@@ -76,17 +79,21 @@ struct JobCommand: ParsableCommand {
             let entry = try JobRegistry.entry(named: name)
             runner = { try await entry.run(arguments, storePath, options) }
         }
-        let execution = BlockingJobRun(runner)
+        guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
         signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { execution.cancel() }
-        source.resume()
-        let result: JobResult
-        do { result = try execution.wait() } catch is CancellationError {
-            printError("job interrupted")
-            throw ExitCode(130)
+        var result: JobResult?
+        try RepeatTiming.measure(runs: repeatCount) { _ in
+            let execution = BlockingJobRun(runner)
+            let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+            source.setEventHandler { execution.cancel() }
+            source.resume()
+            defer { source.cancel() }
+            do { result = try execution.wait() } catch is CancellationError {
+                printError("job interrupted")
+                throw ExitCode(130)
+            }
         }
-        source.cancel()
+        guard let result else { return }
         for bad in result.badPings { printError("bad ping \(bad.documentID): \(bad.message)") }
         let text = outputFormat.render(result)
         if let output {

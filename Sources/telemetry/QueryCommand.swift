@@ -33,9 +33,13 @@ struct QueryCommand: ParsableCommand {
     @Flag(name: .customLong("no-header"), help: "Leave out the header row (table, csv, tsv).")
     var noHeader = false
 
+    @Option(name: .customLong("repeat"), help: ArgumentHelp("Run N times in this process; print the last run's results and a timing line on standard error (benchmarks).", valueName: "n"))
+    var repeatCount = 1
+
     @OptionGroup var storeOptions: StoreOptions
 
     func validate() throws {
+        if repeatCount < 1 { throw ValidationError("--repeat must be at least 1") }
         if sql == nil && file == nil { throw ValidationError("give the SQL as an argument or with --file") }
         if sql != nil && file != nil { throw ValidationError("give either the SQL argument or --file, not both") }
         if let file, !FileManager.default.isReadableFile(atPath: file) {
@@ -63,18 +67,22 @@ struct QueryCommand: ParsableCommand {
         let isTerminal = isatty(1) == 1
         let renderer = ResultRenderer(format: format, headers: !noHeader, maxWidth: isTerminal && format == .table ? terminalWidth() : nil)
         do {
-            try store.forEachStatement(text) { statement in
-                let columnCount = statement.columnCount
-                var result = Store.QueryResult(columns: (0..<columnCount).map { statement.columnName($0) }, rows: [])
-                while try statement.step() { result.rows.append((0..<columnCount).map { statement.value($0) }) }
-                if columnCount > 0 {
-                    FileHandle.standardOutput.write(Data(renderer.render(result).utf8))
+            try RepeatTiming.measure(runs: repeatCount) { isLast in
+                try store.forEachStatement(text) { statement in
+                    let columnCount = statement.columnCount
+                    var result = Store.QueryResult(columns: (0..<columnCount).map { statement.columnName($0) }, rows: [])
+                    while try statement.step() { result.rows.append((0..<columnCount).map { statement.value($0) }) }
+                    if columnCount > 0 && isLast {
+                        FileHandle.standardOutput.write(Data(renderer.render(result).utf8))
+                    }
                 }
             }
         } catch {
             printError("\(error)")
             throw ExitCode(1)
         }
+        // histogram_summary results without bucket bounds: say why, once per distinct reason (docs/sql.md).
+        for warning in store.takeHistogramBoundsWarnings() { printError("warning: \(warning)") }
     }
 
     private func terminalWidth() -> Int? {

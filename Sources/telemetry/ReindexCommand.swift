@@ -21,9 +21,9 @@ struct ReindexCommand: ParsableCommand {
         do {
             let store = try Store(path: path, create: false)
             let started = Date()
-            let state = try ColumnMaintenance.rebuild(store: store)
-            let rows = state.values.reduce(0, +)
-            print("reindexed \(path): \(state.count) column file(s), \(rows) histogram row(s) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+            let (files, rows) = try ColumnMaintenance.rebuildAll(store: store)
+            _ = try PingIndex.current(store: store)
+            print("reindexed \(path): \(files) column file(s), \(rows) histogram row(s) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
         } catch {
             printError("\(error)")
             throw ExitCode.failure

@@ -22,7 +22,7 @@ struct AllPingsJob: Job {
 /// Map-only, no reduce: the default `reduce` is never used.
 struct NoReduceJob: Job {
     func map(_ ping: JobPing, into context: inout MapContext<String, Int>) throws {
-        context.write(ping.documentID, ping.payloadText.utf8.count)
+        context.write(ping.documentID, try ping.payloadText.utf8.count)
     }
     var isMapOnly: Bool { true }
 }

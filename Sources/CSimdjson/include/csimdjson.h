@@ -49,7 +49,21 @@ typedef struct {
     char message[192];              ///< NUL-terminated human-readable reason (empty when CSJ_OK)
     uint32_t duplicate_keys;        ///< object keys that repeat an earlier key of the same object
     csj_value fields[CSJ_MAX_FIELDS]; ///< values of the configured `info` fields, first occurrence wins
+    /// When histogram extraction is on (`csj_parser_set_histograms`): the ping's storage-format histograms,
+    /// encoded (format below); points into the parser's memory, valid until the next parse. NULL/0 otherwise.
+    const uint8_t *histograms;
+    size_t histograms_len;
+    uint32_t histogram_count;
 } csj_ping;
+
+/// Histogram extraction (docs/sql.md "Column files"). The histograms are the members of the top-level
+/// `histograms` object, else of `payload.histograms`, whose value is an array of n >= 1 int64 bucket counts
+/// followed by 5 numbers (spec/histograms.md §4); other members are skipped; of repeated names the first wins.
+/// Each is one entry: u16 name length, name bytes, u32 n, u32 body length, body. Body (a column row without
+/// its ping id): u8 flags (bit i: statistic i is a double), varint k = nonzero buckets, k pairs (varint gap
+/// from the previous nonzero bucket + 1, zigzag varint count), then the 5 statistics (double: 8 bytes
+/// little-endian IEEE; integer: zigzag varint). Varints are unsigned LEB128. All integers little-endian.
+int csj_parser_set_histograms(csj_parser *parser, int enabled);
 
 /// simdjson's required readable slack after the document, in bytes.
 size_t csj_padding(void);
