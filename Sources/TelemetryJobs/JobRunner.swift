@@ -23,12 +23,15 @@ public struct JobOptions: Sendable {
     public var failFast: Bool
     /// Call `combine` at the threshold (tests turn it off to compare).
     public var combineEnabled: Bool
+    /// Fewest pings worth a partition of their own (small selections run in fewer partitions than `mappers`).
+    public var minimumPartitionPings: Int
     public init(selection: JobSelection = JobSelection(), mappers: Int = ProcessInfo.processInfo.activeProcessorCount,
-                failFast: Bool = false, combineEnabled: Bool = true) {
+                failFast: Bool = false, combineEnabled: Bool = true, minimumPartitionPings: Int = 1024) {
         self.selection = selection
         self.mappers = max(1, mappers)
         self.failFast = failFast
         self.combineEnabled = combineEnabled
+        self.minimumPartitionPings = max(1, minimumPartitionPings)
     }
 }
 
@@ -64,14 +67,11 @@ public struct JobResult: Sendable {
 public enum JobRunner {
     /// A key's list is combined when it reaches this many values (`spec/storage.md` §5).
     public static let combineThreshold = 50
-    /// Fewest pings worth a partition of their own.
-    static let minimumPartitionPings = 1024
-
     /// Runs `job` over the store at `storePath`.
     /// - Throws: `JobError.mapFailed` (fail-fast), `.reduceFailed`, `.badFilter`, `StoreError`, `CancellationError`.
     public static func run<J: Job>(_ job: J, storePath: String, options: JobOptions = JobOptions()) async throws -> JobResult {
         let (index, rows) = try select(storePath: storePath, options: options)
-        let partitions = split(rows, into: options.mappers)
+        let partitions = split(rows, into: options.mappers, minimum: options.minimumPartitionPings)
         let histograms = SharedHistogramColumns(storePath: storePath)
         let useCombine = job.hasCombine && options.combineEnabled && !job.isMapOnly
         let results = try await withThrowingTaskGroup(of: (Int, PartitionOutput<J.Key, J.Value>).self) { group in
@@ -147,10 +147,10 @@ public enum JobRunner {
         }
     }
 
-    /// Splits `rows` into at most `count` contiguous runs of near-equal length (at least
-    /// `minimumPartitionPings` each, so small selections run in one partition).
-    static func split(_ rows: [Int32], into count: Int) -> [ArraySlice<Int32>] {
-        let parts = max(1, min(count, rows.count / minimumPartitionPings))
+    /// Splits `rows` into at most `count` contiguous runs of near-equal length (at least `minimum` each, so
+    /// small selections run in one partition).
+    static func split(_ rows: [Int32], into count: Int, minimum: Int) -> [ArraySlice<Int32>] {
+        let parts = max(1, min(count, rows.count / max(1, minimum)))
         return (0..<parts).map { part in rows[(rows.count * part / parts)..<(rows.count * (part + 1) / parts)] }
     }
 

@@ -168,7 +168,10 @@ private func start(_ state: HistogramSumState, _ ctx: OpaquePointer?, _ argc: In
     } else {
         state.column = columns.first
     }
-    if let column = state.column { state.buckets = Array(repeating: 0, count: column.bucketCount) }
+    if let column = state.column {
+        state.buckets = Array(repeating: 0, count: column.bucketCount)
+        do { _ = try column.rows() } catch { state.error = "\(error)" }   // damaged rows: an error, never a partial sum
+    }
 }
 
 private let histogramSumStep: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { ctx, argc, argv in
@@ -197,6 +200,7 @@ private let histogramCountStep: @convention(c) (OpaquePointer?, Int32, UnsafeMut
               let name = text(argv[1]) else { state.error = "histogram_count: the histogram name must be text"; return }
         do { state.allColumns = try context.current().column(named: name) } catch { state.error = "\(error)"; return }
         state.hints = Array(repeating: 0, count: state.allColumns.count)
+        do { for column in state.allColumns { _ = try column.rows() } } catch { state.error = "\(error)"; return }
     }
     guard state.error == nil, sqlite3_value_type(argv[0]) == SQLITE_INTEGER else { return }
     let pingID = sqlite3_value_int64(argv[0])
@@ -220,7 +224,7 @@ private let histogramLayout: @convention(c) (OpaquePointer?, Int32, UnsafeMutabl
     }
     let pingID = sqlite3_value_int64(argv[0])
     do {
-        for column in try context.current().column(named: name) where column.row(of: pingID) != nil {
+        for column in try context.current().column(named: name) where try column.rows().row(of: pingID) != nil {
             sqlite3_result_int64(ctx, Int64(column.bucketCount)); return
         }
         sqlite3_result_null(ctx)

@@ -49,6 +49,39 @@ struct BuiltinJobTests {
         }
     }
 
+    @Test(arguments: DataSet.allCases)
+    func histogramByInfoChannelEqualsItsSQLTwin(_ dataSet: DataSet) async throws {
+        let store = try dataSet.store()
+        for name in dataSet == .sample ? ["SAMPLE_GC_MS", "SAMPLE_TABS_OPEN"] : ["GC_MS", "CYCLE_COLLECTOR"] {
+            let result = try await JobRegistry.entry(named: "histogram-by-channel")
+                .run(["--histogram", name, "--by", "info"], store.path, JobOptions(mappers: 2, minimumPartitionPings: 1))
+            let sql = try store.twin("job_histogram_by_info_channel.sql", parameters: ["histogram": .text(name)])
+            #expect(result.records == sql, "\(name) on \(dataSet)")
+            #expect(!sql.isEmpty)
+        }
+    }
+
+    /// Jobs read histograms from the column files when they are current and from the payload JSON otherwise;
+    /// both give the same records (and the columns path reads no payload).
+    @Test(arguments: DataSet.allCases)
+    func histogramJobsGiveTheSameFromColumnsAndFromPayloads(_ dataSet: DataSet) async throws {
+        let withColumns = try dataSet.store()
+        let root = dataSet == .sample ? Fixtures.repoPath("datasets/sample/storage") : Fixtures.sharedPath("datasets/real/storage")
+        let withoutColumns = try ImportedStore(root: root, histogramColumns: false)
+        #expect(throws: HistogramColumnError.self) {
+            _ = try HistogramColumns.open(store: try Store(path: withoutColumns.path, create: false, readOnly: true), repair: false)
+        }
+        let name = dataSet == .sample ? "SAMPLE_GC_MS" : "GC_MS"
+        for (job, args) in [("histogram-by-channel", ["--histogram", name]), ("histogram-by-channel", ["--histogram", name, "--by", "info"]),
+                            ("histogram-distribution", [])] {
+            let entry = try JobRegistry.entry(named: job)
+            let fromColumns = try await entry.run(args, withColumns.path, JobOptions())
+            let fromPayloads = try await entry.run(args, withoutColumns.path, JobOptions())
+            #expect(fromColumns.records == fromPayloads.records, "\(job) \(args) on \(dataSet)")
+            #expect(!fromColumns.records.isEmpty)
+        }
+    }
+
     @Test func sampleNumbersMatchExpectedJSON() async throws {
         let store = try ImportedStore.sample()
         let expected = try SampleExpectations.load()

@@ -53,11 +53,13 @@ struct JobEngineTests {
         let total = Int(try store.int("SELECT count(*) FROM pings"))
         #expect(total > 50)
         for mappers in [1, 2, 5] {
-            let with = try await JobRunner.run(AllPingsJob(), storePath: store.path, options: JobOptions(mappers: mappers))
+            let with = try await JobRunner.run(AllPingsJob(), storePath: store.path,
+                                               options: JobOptions(mappers: mappers, minimumPartitionPings: 1))
             let without = try await JobRunner.run(AllPingsJob(), storePath: store.path,
-                                                  options: JobOptions(mappers: mappers, combineEnabled: false))
+                                                  options: JobOptions(mappers: mappers, combineEnabled: false, minimumPartitionPings: 1))
             let noCombine = try await JobRunner.run(AllPingsJob(withCombine: false), storePath: store.path,
-                                                    options: JobOptions(mappers: mappers))
+                                                    options: JobOptions(mappers: mappers, minimumPartitionPings: 1))
+            #expect(with.partitions == mappers)
             #expect(with.combineCalls > 0, "mappers \(mappers)")
             #expect(without.combineCalls == 0)
             #expect(noCombine.combineCalls == 0)
@@ -82,7 +84,9 @@ struct JobEngineTests {
         let ids = try Store(path: store.path, create: false, readOnly: true).query("SELECT document_id FROM pings")[0].rows
         #expect(result.records.count == ids.count)
         #expect(result.partitions == 1)
-        let many = try await JobRunner.run(NoReduceJob(), storePath: store.path, options: JobOptions(mappers: 4))
+        let many = try await JobRunner.run(NoReduceJob(), storePath: store.path, options: JobOptions(mappers: 4, minimumPartitionPings: 1))
+        #expect(many.partitions == 4)
+        #expect(many.records == result.records)   // partitions are contiguous runs of ping_id order
         #expect(Set(many.records) == Set(result.records))
         #expect(many.records.count == result.records.count)
     }

@@ -9,10 +9,12 @@ final class ImportedStore: @unchecked Sendable {   // immutable after init
     let directory = TemporaryDirectory("jobs-test")
     let path: String
 
-    init(root: String) throws {
+    init(root: String, histogramColumns: Bool = true) throws {
         path = directory.path + "/jobs.db"
         let store = try Store(path: path, create: true)
-        _ = try Importer(store: store, options: ImportOptions(jobs: 2)).run(roots: [root])
+        var options = ImportOptions(jobs: 2)
+        options.histogramColumns = histogramColumns
+        _ = try Importer(store: store, options: options).run(roots: [root])
     }
 
     static func sample() throws -> ImportedStore { try ImportedStore(root: Fixtures.repoPath("datasets/sample/storage")) }

@@ -112,6 +112,33 @@ struct ColumnFileTests {
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == size)
     }
 
+    /// Damage inside the rows (same size, valid header) is found when the rows are indexed: SQL and readers get an
+    /// error naming the file and `telemetry reindex`, never wrong numbers; a rebuild restores the columns.
+    @Test func damagedRowsAreReportedAndReindexRestoresThem() throws {
+        let fixture = LayoutFixture()
+        let store = try fixture.openStore()
+        _ = try Importer(store: store, options: .init(jobs: 2)).run(roots: [Fixtures.repoPath("datasets/sample/storage")])
+        let good = try store.rows("SELECT histogram_sum(ping_id, 'SAMPLE_GC_MS') FROM pings")
+        let path = columnsDirectory(store) + "/SAMPLE_GC_MS.50.col"
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seek(toOffset: UInt64(size / 2))
+        try handle.write(contentsOf: Data(repeating: 0xFF, count: 64)); try handle.close()
+        store.histogramColumnsChanged()
+        let column = try #require(try HistogramColumns.open(store: store, repair: false).column(named: "SAMPLE_GC_MS").first)
+        #expect(throws: HistogramColumnError.self) { _ = try column.rows() }
+        do {
+            _ = try store.rows("SELECT histogram_sum(ping_id, 'SAMPLE_GC_MS') FROM pings")
+            Issue.record("a damaged column gave a result")
+        } catch {
+            #expect("\(error)".contains("SAMPLE_GC_MS.50.col"))
+            #expect("\(error)".contains("reindex"))
+        }
+        try ColumnMaintenance.rebuild(store: store)
+        #expect(try store.rows("SELECT histogram_sum(ping_id, 'SAMPLE_GC_MS') FROM pings") == good)
+        try expectColumnsMatchPayloads(store)
+    }
+
     @Test func importRebuildsColumnsOfAStoreWithoutThem() throws {
         let fixture = LayoutFixture()
         try fixture.write(LayoutFixture.layoutPath(), text: line("a", #"{"ver":2,"histograms":{"H":[1,2,3,6,-1,-1,-1,-1]}}"#))
@@ -147,7 +174,7 @@ struct ColumnFileTests {
         let path = columnsDirectory(store) + "/H.3.col"
         let handle = try #require(FileHandle(forWritingAtPath: path))
         try handle.seekToEnd()
-        try handle.write(contentsOf: Data(repeating: 7, count: 8 * 10 * 3)); try handle.close()
+        try handle.write(contentsOf: Data(repeating: 7, count: 240)); try handle.close()
         #expect(try !ColumnMaintenance.ensureConsistent(store: store).rebuilt)
         try expectColumnsMatchPayloads(store)
         // The re-run completes the store and the columns.

@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+import TelemetryCore
+@testable import TelemetryStore
+import TelemetryTestSupport
+
+/// The index's content as text rows: ping_id, document id, every indexed column ("NULL" for null).
+private func indexRows(_ index: PingIndex) -> [[String]] {
+    (0..<index.count).map { row in
+        [String(index.pingIDs[row]), index.documentID(row: row)] + index.columns.indices.map { index.value(row: row, column: $0) ?? "NULL" }
+    }
+}
+
+/// The same rows straight from the `pings` table.
+private func tableRows(_ store: Store, _ index: PingIndex) throws -> [[String]] {
+    try store.rows("SELECT ping_id, document_id, \(index.columns.map(Store.quote).joined(separator: ", ")) FROM pings ORDER BY ping_id")
+}
+
+private func sampleStore(_ fixture: LayoutFixture) throws -> Store {
+    let store = try fixture.openStore()
+    _ = try Importer(store: store, options: .init(jobs: 2)).run(roots: [Fixtures.repoPath("datasets/sample/storage")])
+    return store
+}
+
+struct PingIndexTests {
+    @Test func importSavesAnIndexEqualToThePingsTable() throws {
+        let fixture = LayoutFixture()
+        let store = try sampleStore(fixture)
+        #expect(FileManager.default.fileExists(atPath: PingIndex.filePath(storePath: store.path)))
+        let loaded = try #require(PingIndex.load(path: PingIndex.filePath(storePath: store.path)))
+        #expect(loaded.count == 363)
+        #expect(loaded.columns == store.schema.fieldNames + ["os", "os_version", "arch", "locale", "revision", "update_channel"])
+        #expect(loaded.infoColumn(field: "OS") == store.schema.fieldNames.count)
+        #expect(indexRows(loaded) == (try tableRows(store, loaded)))
+        #expect(loaded.generation == (try store.pingGeneration()))
+    }
+
+    @Test func changesThroughSQLMakeTheIndexRebuild() throws {
+        let fixture = LayoutFixture()
+        let store = try sampleStore(fixture)
+        let before = try PingIndex.current(store: store)
+        #expect(try PingIndex.current(store: store) === before)   // cached while nothing changes
+        try store.connection.execute("DELETE FROM pings WHERE os = 'Darwin'")
+        let afterDelete = try PingIndex.current(store: store)
+        #expect(afterDelete.count == before.count - Int(try #require(try store.int("SELECT \(before.count) - count(*) FROM pings"))))
+        #expect(indexRows(afterDelete) == (try tableRows(store, afterDelete)))
+        try store.connection.execute("UPDATE pings SET os = 'Plan9' WHERE ping_id = (SELECT min(ping_id) FROM pings)")
+        let afterUpdate = try PingIndex.current(store: store)
+        #expect(afterUpdate.value(row: 0, column: try #require(afterUpdate.infoColumn(field: "OS"))) == "Plan9")
+        // A second reader (another process) sees the saved file, not a stale one.
+        let reader = try Store(path: store.path, create: false, readOnly: true)
+        #expect(indexRows(try #require(PingIndex.load(path: PingIndex.filePath(storePath: store.path)))) == indexRows(afterUpdate))
+        #expect(indexRows(try PingIndex.current(store: reader)) == indexRows(afterUpdate))
+    }
+
+    @Test(arguments: ["truncated", "garbage", "empty"])
+    func damagedIndexFileIsRebuilt(damage: String) throws {
+        let fixture = LayoutFixture()
+        let store = try sampleStore(fixture)
+        let path = PingIndex.filePath(storePath: store.path)
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        switch damage {
+        case "truncated": try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: path))
+        case "garbage": try Data(good.prefix(48) + Data(repeating: 0xFF, count: good.count - 48)).write(to: URL(fileURLWithPath: path))
+        default: try Data().write(to: URL(fileURLWithPath: path))
+        }
+        #expect(PingIndex.load(path: path) == nil || damage == "garbage")
+        // Drop the process cache by changing nothing but the file: a fresh build must equal the table.
+        let rebuilt = try PingIndex.build(store: store, generation: try store.pingGeneration())
+        #expect(indexRows(rebuilt) == (try tableRows(store, rebuilt)))
+        try store.connection.execute("UPDATE pings SET os = os WHERE 0")   // no row changes: same generation
+        let current = try PingIndex.current(store: store)
+        #expect(indexRows(current) == indexRows(rebuilt))
+    }
+
+    @Test func aRecreatedStoreNeverReusesTheOldIndex() throws {
+        let fixture = LayoutFixture()
+        try fixture.write(LayoutFixture.layoutPath(), text: line("a", #"{"ver":2,"info":{"OS":"Linux"}}"#))
+        var store = try fixture.openStore()
+        _ = try Importer(store: store, options: .init(jobs: 1)).run(roots: [fixture.root])
+        #expect(try PingIndex.current(store: store).value(row: 0, column: store.schema.fieldNames.count) == "Linux")
+        // Same path, same number of changes, different content.
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: store.path + suffix) }
+        try fixture.write(LayoutFixture.layoutPath(), text: line("b", #"{"ver":2,"info":{"OS":"WINNT"}}"#))
+        store = try fixture.openStore()
+        _ = try Importer(store: store, options: .init(jobs: 1)).run(roots: [fixture.root])
+        let index = try PingIndex.current(store: store)
+        #expect(index.documentID(row: 0) == "b")
+        #expect(index.value(row: 0, column: store.schema.fieldNames.count) == "WINNT")
+    }
+
+    /// `--where` is evaluated per distinct combination of the columns it reads when they are all indexed, else per
+    /// ping on the store; both must equal SQLite's own answer on `pings`.
+    @Test(arguments: [
+        "os = 'WINNT'",
+        "appUpdateChannel IN ('release', 'beta') AND reason = 'saved_session'",
+        "os IS NULL OR update_channel LIKE 'n%'",
+        "lower(os) <> 'linux' AND submission_date >= '20131016'",
+        "memsize > 4000",
+        "json_extract(payload, '$.info.OS') = 'Darwin'",
+        "ping_id % 3 = 0",
+        "document_id IN (SELECT document_id FROM duplicate_documents)",
+        "1",
+    ])
+    func whereSelectionEqualsSQLite(condition: String) throws {
+        let fixture = LayoutFixture()
+        let store = try sampleStore(fixture)
+        let index = try PingIndex.current(store: store)
+        let selected = try index.select(filter: nil, whereSQL: condition, store: store).map { String(index.pingIDs[Int($0)]) }
+        let expected = try store.rows("SELECT ping_id FROM pings WHERE (\(condition)) ORDER BY ping_id").map { $0[0] }
+        #expect(selected == expected)
+        #expect(!expected.isEmpty)
+    }
+
+    @Test func filterSelectionMatchesTheFilterSemantics() throws {
+        let fixture = LayoutFixture()
+        let store = try sampleStore(fixture)
+        let index = try PingIndex.current(store: store)
+        let filter = try DimensionSchema(json: Data(#"""
+            {"version": 1, "dimensions": [
+              {"field_name": "reason", "allowed_values": ["saved-session"]},
+              {"field_name": "appName", "allowed_values": "*"},
+              {"field_name": "appUpdateChannel", "allowed_values": ["release", "beta"]},
+              {"field_name": "appVersion", "allowed_values": "*"},
+              {"field_name": "appBuildID", "allowed_values": "*"},
+              {"field_name": "submission_date", "allowed_values": {"min": "20131016", "max": "20131020"}}]}
+            """#.utf8), source: "filter")
+        let selected = try index.select(filter: filter, whereSQL: nil, store: store).map { String(index.pingIDs[Int($0)]) }
+        let expected = try store.rows("""
+            SELECT ping_id FROM pings WHERE reason = 'saved_session' AND appUpdateChannel IN ('release', 'beta')
+              AND submission_date BETWEEN '20131016' AND '20131020' ORDER BY ping_id
+            """).map { $0[0] }
+        #expect(selected == expected)
+        #expect(expected.count > 10)
+        let both = try index.select(filter: filter, whereSQL: "os = 'Linux'", store: store).map { String(index.pingIDs[Int($0)]) }
+        #expect(both == (try store.rows("""
+            SELECT ping_id FROM pings WHERE reason = 'saved_session' AND appUpdateChannel IN ('release', 'beta')
+              AND submission_date BETWEEN '20131016' AND '20131020' AND os = 'Linux' ORDER BY ping_id
+            """).map { $0[0] }))
+    }
+
+    @Test func badWhereIsAnSQLiteErrorAndUnknownFilterDimensionIsNamed() throws {
+        let fixture = LayoutFixture()
+        let store = try sampleStore(fixture)
+        let index = try PingIndex.current(store: store)
+        #expect(throws: StoreError.self) { _ = try index.select(filter: nil, whereSQL: "no_such_column = 1", store: store) }
+        let filter = try DimensionSchema(json: Data(#"{"version": 1, "dimensions": [{"field_name": "colour", "allowed_values": "*"}]}"#.utf8), source: "f")
+        #expect(throws: PingIndexError.unknownDimension(name: "colour", known: store.schema.fieldNames)) {
+            _ = try index.select(filter: filter, whereSQL: nil, store: store)
+        }
+    }
+}
