@@ -1,5 +1,6 @@
 import TelemetryConvert
 import TelemetryCore
+import TelemetryStore
 
 /// Pings per submission day: `map` writes `(dimensions[-1], 1)` (the seed's last dimension,
 /// `submission_date` in the seed schema); combine and reduce sum. Twin: `queries/job_pings_per_day.sql`.
@@ -32,15 +33,29 @@ public struct OSDistributionJob: Job {
     }
 }
 
-/// Distribution of enumerated/boolean (linear-family) histograms: per histogram name, the element-wise sum of
-/// bucket counts over all pings. A histogram counts as linear-family when its stored `log_sum` and
-/// `log_sum_squares` are both -1 (the storage converter writes real values only for exponential ones).
-/// Twin: `queries/job_histogram_distribution.sql`.
+/// Distribution of enumerated/boolean histograms: per histogram name, the element-wise sum of bucket counts over all
+/// pings. The kind comes from the definition in the ping's revision (`info.revision`) when the store remembers a
+/// histogram cache (`StoreHistogramDefinitions`): kinds `enumerated`, `boolean` and `flag` are counted. Where no
+/// definition is available (no cache, revision not cached, unknown name), the stored statistics decide: `log_sum`
+/// and `log_sum_squares` both -1 means a non-exponential histogram (linear, boolean, flag or enumerated — the storage
+/// converter writes log sums only for exponential ones). Twin: `queries/job_histogram_distribution.sql`.
 public struct HistogramDistributionJob: Job {
-    public init() {}
+    /// Kinds counted when the definition is known.
+    public static let countedKinds: Set<HistogramKind> = [.enumerated, .boolean, .flag]
+    let definitions: StoreHistogramDefinitions?
+    public init(definitions: StoreHistogramDefinitions? = nil) {
+        self.definitions = definitions.flatMap { $0.setting.isEmpty ? nil : $0 }
+    }
     public var hasCombine: Bool { true }
     public func map(_ ping: JobPing, into context: inout MapContext<String, BucketSum>) throws {
-        for (name, histogram) in try ping.histograms() where histogram.isLinearFamily && !histogram.buckets.isEmpty {
+        let revision = definitions == nil ? nil : try ping.info("revision")
+        for (name, histogram) in try ping.histograms() where !histogram.buckets.isEmpty {
+            if let definitions, case let .bounds(definition) = definitions.bounds(forHistogram: name, revisionURL: revision,
+                                                                                    bucketCount: histogram.buckets.count) {
+                guard Self.countedKinds.contains(definition.kind) else { continue }
+            } else if !histogram.isLinearFamily {
+                continue
+            }
             context.write(name, BucketSum(histogram.buckets))
         }
     }
@@ -129,10 +144,12 @@ public enum JobRegistry {
             try noArguments("os-distribution", args)
             return try await JobRunner.run(OSDistributionJob(), storePath: path, options: options)
         },
-        Entry(name: "histogram-distribution", summary: "summed buckets of each enumerated/boolean (linear-family) histogram",
+        Entry(name: "histogram-distribution",
+              summary: "summed buckets of each enumerated/boolean histogram (kinds from the remembered histogram cache, else the stored statistics)",
               usage: "") { args, path, options in
             try noArguments("histogram-distribution", args)
-            return try await JobRunner.run(HistogramDistributionJob(), storePath: path, options: options)
+            let definitions = try StoreHistogramDefinitions(store: Store(path: path, create: false, readOnly: true))
+            return try await JobRunner.run(HistogramDistributionJob(definitions: definitions), storePath: path, options: options)
         },
         Entry(name: "duplicate-ids", summary: "document ids seen more than once, with their copies", usage: "") { args, path, options in
             try noArguments("duplicate-ids", args)

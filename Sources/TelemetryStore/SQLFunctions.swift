@@ -50,7 +50,7 @@ final class HistogramSQLContext {
     }
 
     /// Registers `histogram_sum`, `histogram_count`, `histogram_layout`, `histogram_mean`, `histogram_summary` and
-    /// `histogram_percentile` on `connection`.
+    /// `histogram_percentile` and `histogram_kind` on `connection`.
     func register(on connection: Connection) throws {
         let user = Unmanaged.passUnretained(self).toOpaque()
         for arity: Int32 in [2, 3] {
@@ -69,6 +69,8 @@ final class HistogramSQLContext {
         }
         try check(sqlite3_create_function_v2(connection.handle, "histogram_percentile", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nil,
                                              histogramPercentile, nil, nil, nil), connection, "histogram_percentile")
+        try check(sqlite3_create_function_v2(connection.handle, "histogram_kind", 3, SQLITE_UTF8, user,
+                                             histogramKind, nil, nil, nil), connection, "histogram_kind")
     }
 
     private func check(_ rc: Int32, _ connection: Connection, _ name: String) throws {
@@ -432,4 +434,23 @@ private let histogramPercentile: @convention(c) (OpaquePointer?, Int32, UnsafeMu
         sqlite3_result_null(ctx); return
     }
     sqlite3_result_double(ctx, value)
+}
+
+/// `histogram_kind(name, revision, n)`: the kind (`exponential`, `linear`, `boolean`, `flag`, `enumerated`, `count`,
+/// `categorical`) of histogram `name` with `n` buckets as the revision URL `revision` defines it, through the histogram
+/// cache the store remembers; NULL when no definition is available (no cache, revision not cached, unknown name,
+/// another layout). Used by `queries/job_histogram_distribution.sql`.
+private let histogramKind: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { ctx, _, argv in
+    guard let argv, let name = text(argv[0]), sqlite3_value_type(argv[2]) == SQLITE_INTEGER,
+          let context = sqlite3_user_data(ctx).map({ Unmanaged<HistogramSQLContext>.fromOpaque($0).takeUnretainedValue() }) else {
+        sqlite3_result_null(ctx); return
+    }
+    do {
+        let lookup = try context.definitions().bounds(forHistogram: name, revisionURL: text(argv[1]),
+                                                       bucketCount: Int(sqlite3_value_int64(argv[2])))
+        guard case let .bounds(definition) = lookup else { sqlite3_result_null(ctx); return }
+        sqlite3_result_text(ctx, definition.kind.rawValue, -1, csqlite_transient())
+    } catch {
+        sqlite3_result_error(ctx, "\(error)", -1)
+    }
 }

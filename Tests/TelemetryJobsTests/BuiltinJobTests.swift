@@ -82,6 +82,23 @@ struct BuiltinJobTests {
         }
     }
 
+    /// With a histogram cache remembered by the store, histogram-distribution takes the kinds from each ping's
+    /// revision: only enumerated, boolean and flag histograms, not the linear or count ones the statistics rule
+    /// would let in; its SQL twin (histogram_kind) agrees.
+    @Test func histogramDistributionUsesTheRevisionsKinds() async throws {
+        let store = try ImportedStore.sample()
+        let heuristic = try await JobRegistry.entry(named: "histogram-distribution").run([], store.path, JobOptions())
+        try Store(path: store.path, create: false).rememberHistogramCache(
+            directory: Fixtures.repoPath("datasets/sample/histogram-cache"), server: nil)
+        let byKind = try await JobRegistry.entry(named: "histogram-distribution").run([], store.path, JobOptions())
+        #expect(byKind.records.map(\.key) == ["SAMPLE_GC_REASON", "SAMPLE_IMAGE_DECODE_TYPE", "SAMPLE_SAFE_MODE_USED",
+                                               "SAMPLE_SESSION_RESTORED_OK", "SAMPLE_SHUTDOWN_OK"])
+        #expect(Set(heuristic.records.map(\.key)).isSuperset(of: byKind.records.map(\.key)))
+        #expect(heuristic.records.contains { $0.key == "SAMPLE_TABS_OPEN" })
+        #expect(byKind.records == (try store.twin("job_histogram_distribution.sql")))
+        for record in byKind.records { #expect(heuristic.records.contains(record)) }   // same sums where both count
+    }
+
     @Test func sampleNumbersMatchExpectedJSON() async throws {
         let store = try ImportedStore.sample()
         let expected = try SampleExpectations.load()
