@@ -88,7 +88,12 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
             index = built
         }
         guard let index else { throw StoreError.sqlite(code: SQLITE_INTERNAL, message: "ping index unavailable", sql: nil) }
-        if generation != nil { cacheLock.withLock { cache[key] = index } }
+        if generation != nil {
+            cacheLock.withLock {
+                if cache.count >= 4 && cache[key] == nil { cache.removeAll() }   // bounded: a few stores per process
+                cache[key] = index
+            }
+        }
         return index
     }
 
