@@ -208,21 +208,26 @@ public final class HistogramRows: @unchecked Sendable {   // immutable; read-onl
 
     /// The five statistics of row `row` (0 sum, 1 log_sum, 2 log_sum_squares, 3 sum_squares_lo, 4 sum_squares_hi).
     public func statistics(row: Int) -> [HistogramStatistic] {
-        guard let base else { return [] }
-        var (at, flags) = forEachNonzero(row: row) { _, _ in }
-        let end = offsets[row + 1]
         var result: [HistogramStatistic] = []
         result.reserveCapacity(5)
+        forEachStatistic(row: row) { _, statistic in result.append(statistic) }
+        return result
+    }
+
+    /// Calls `body(index, statistic)` for the five statistics of row `row`, in order; allocates nothing.
+    @inline(__always) public func forEachStatistic(row: Int, _ body: (Int, HistogramStatistic) -> Void) {
+        guard let base else { return }
+        var (at, flags) = forEachNonzero(row: row) { _, _ in }
+        let end = offsets[row + 1]
         for statistic in 0..<5 {
             if flags & (1 << statistic) != 0 {
                 let bits = at + 8 <= end ? UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self)) : 0
                 at += 8
-                result.append(.real(Double(bitPattern: bits)))
+                body(statistic, .real(Double(bitPattern: bits)))
             } else {
-                result.append(.integer(unzigzag(readVarint(base, &at, end) ?? 0)))
+                body(statistic, .integer(unzigzag(readVarint(base, &at, end) ?? 0)))
             }
         }
-        return result
     }
 
     /// Statistic `index` of row `row`.

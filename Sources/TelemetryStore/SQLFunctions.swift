@@ -78,16 +78,54 @@ final class HistogramSQLContext {
     }
 }
 
+/// Sums of the five statistics of a group (`histogram_sum` semantics, docs/sql.md): per statistic an integer sum, a
+/// double sum, whether any input was a double (or the integer sum overflowed), whether any input was absent (-1).
+/// A value type mutated through one `mutating` call per row (no per-element exclusivity checks).
+struct StatisticSums {
+    var integer: (Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0)
+    var real: (Double, Double, Double, Double, Double) = (0, 0, 0, 0, 0)
+    var isReal: UInt8 = 0
+    var absent: UInt8 = 0
+
+    mutating func add(_ index: Int, _ statistic: HistogramStatistic) {
+        let bit = UInt8(1) << UInt8(index)
+        switch statistic {
+        case let .integer(value):
+            if value == -1 { absent |= bit; return }
+            withUnsafeMutableBytes(of: &integer) { raw in
+                let slot = raw.baseAddress!.assumingMemoryBound(to: Int64.self) + index
+                let (sum, overflow) = slot.pointee.addingReportingOverflow(value)
+                if overflow { isReal |= bit } else { slot.pointee = sum }
+            }
+            withUnsafeMutableBytes(of: &real) { $0.baseAddress!.assumingMemoryBound(to: Double.self)[index] += Double(value) }
+        case let .real(value):
+            isReal |= bit
+            withUnsafeMutableBytes(of: &real) { $0.baseAddress!.assumingMemoryBound(to: Double.self)[index] += value }
+        }
+    }
+
+    /// `sum, log_sum, log_sum_squares, sum_squares_lo, sum_squares_hi` as JSON numbers (-1 when absent).
+    var jsonNumbers: [String] {
+        let integers = [integer.0, integer.1, integer.2, integer.3, integer.4]
+        let reals = [real.0, real.1, real.2, real.3, real.4]
+        return (0..<5).map { index in
+            let bit = UInt8(1) << UInt8(index)
+            if absent & bit != 0 { return "-1" }
+            return isReal & bit != 0 ? reals[index].description : String(integers[index])
+        }
+    }
+}
+
 /// Per-group state of `histogram_sum`: element-wise sums over the rows of one column (one layout).
 final class HistogramSumState {
-    var column: HistogramColumn?
+    var column: HistogramColumn? {
+        didSet { rowIndex = nil }
+    }
+    /// The column's validated row index, fetched once per group (`start`).
+    var rowIndex: HistogramRows?
     var started = false
     var buckets: [Int64] = []
-    /// Per statistic: integer sum, double sum, whether any input was a double, whether any input was absent.
-    var integerStats = [Int64](repeating: 0, count: 5)
-    var realStats = [Double](repeating: 0, count: 5)
-    var statIsReal = [Bool](repeating: false, count: 5)
-    var statAbsent = [Bool](repeating: false, count: 5)
+    var statistics = StatisticSums()
     var pings = 0
     var hint = 0
     var error: String?
@@ -95,40 +133,24 @@ final class HistogramSumState {
     var allColumns: [HistogramColumn] = []
     var hints: [Int] = []
 
+    /// The row of `pingID` in the group's column, advancing the lookup hint.
+    @inline(__always) func row(of pingID: Int64) -> Int? {
+        guard let rowIndex, let row = rowIndex.row(of: pingID, hint: hint) else { return nil }
+        hint = row + 1
+        return row
+    }
+
     func add(row: Int) {
-        guard let column else { return }
-        let rows: HistogramRows
-        do { rows = try column.rows() } catch { self.error = "\(error)"; return }
-        guard buckets.count >= rows.bucketCount else { return }
+        guard let column, let rows = rowIndex, buckets.count >= rows.bucketCount else { return }
         let overflowed = buckets.withUnsafeMutableBufferPointer { rows.addCounts(row: row, into: $0.baseAddress!) }
         if let bucketIndex = overflowed { error = "histogram_sum: bucket \(bucketIndex) of \(column.name) overflows int64"; return }
-        let statistics = rows.statistics(row: row)
-        for statIndex in 0..<5 {
-            switch statistics[statIndex] {
-            case let .integer(value):
-                if value == -1 { statAbsent[statIndex] = true; continue }
-                let (sum, overflow) = integerStats[statIndex].addingReportingOverflow(value)
-                if overflow { statIsReal[statIndex] = true } else { integerStats[statIndex] = sum }
-                realStats[statIndex] += Double(value)
-            case let .real(value):
-                statIsReal[statIndex] = true
-                realStats[statIndex] += value
-            }
-        }
+        rows.forEachStatistic(row: row) { statistics.add($0, $1) }
         pings += 1
     }
 
     /// `[b0…b(n-1), sum, log_sum, log_sum_squares, sum_squares_lo, sum_squares_hi]` as JSON text.
     var json: String {
-        var out = "["
-        for value in buckets { out += String(value); out += "," }
-        for statIndex in 0..<5 {
-            if statAbsent[statIndex] { out += "-1" }
-            else if statIsReal[statIndex] { out += realStats[statIndex].description }
-            else { out += String(integerStats[statIndex]) }
-            out += statIndex == 4 ? "]" : ","
-        }
-        return out
+        "[" + (buckets.map(String.init) + statistics.jsonNumbers).joined(separator: ",") + "]"
     }
 }
 
@@ -172,18 +194,15 @@ private func start(_ state: HistogramSumState, _ ctx: OpaquePointer?, _ argc: In
     }
     if let column = state.column {
         state.buckets = Array(repeating: 0, count: column.bucketCount)
-        do { _ = try column.rows() } catch { state.error = "\(error)" }   // damaged rows: an error, never a partial sum
+        do { state.rowIndex = try column.rows() } catch { state.error = "\(error)" }   // damaged rows: an error, never a partial sum
     }
 }
 
 private let histogramSumStep: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { ctx, argc, argv in
     guard let argv, let state = sumState(ctx, create: true) else { sqlite3_result_error_nomem(ctx); return }
     if !state.started { start(state, ctx, argc, argv) }
-    guard state.error == nil, let column = state.column, sqlite3_value_type(argv[0]) == SQLITE_INTEGER else { return }
-    if let row = column.row(of: sqlite3_value_int64(argv[0]), hint: state.hint) {
-        state.add(row: row)
-        state.hint = row + 1
-    }
+    guard state.error == nil, sqlite3_value_type(argv[0]) == SQLITE_INTEGER else { return }
+    if let row = state.row(of: sqlite3_value_int64(argv[0])) { state.add(row: row) }
 }
 
 private let histogramSumFinal: @convention(c) (OpaquePointer?) -> Void = { ctx in
@@ -343,11 +362,10 @@ private func noteRevision(_ state: HistogramSummaryState, _ value: OpaquePointer
 private let histogramSummaryStep: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { ctx, argc, argv in
     guard let argv, let state = summaryState(ctx, create: true) else { sqlite3_result_error_nomem(ctx); return }
     if !state.sum.started { startSummary(state, ctx, argc, argv) }
-    guard state.sum.error == nil, let column = state.sum.column, sqlite3_value_type(argv[0]) == SQLITE_INTEGER else { return }
-    if let row = column.row(of: sqlite3_value_int64(argv[0]), hint: state.sum.hint) {
+    guard state.sum.error == nil, sqlite3_value_type(argv[0]) == SQLITE_INTEGER else { return }
+    if let row = state.sum.row(of: sqlite3_value_int64(argv[0])) {
         let summedBefore = state.sum.pings
         state.sum.add(row: row)
-        state.sum.hint = row + 1
         if state.sum.pings > summedBefore { noteRevision(state, argv[2]) }
     }
 }
