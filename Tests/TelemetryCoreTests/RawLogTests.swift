@@ -79,41 +79,26 @@ struct RawLogTestRNG: RandomNumberGenerator {
     mutating func junk(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0x1F...0xFF, using: &self) } }
 }
 
-/// Runs a command with output to files (pipes read with FileHandle can trap on EINTR when another test's child
-/// exits); fails the test on a non-zero exit, and kills the process (SIGKILL) after `timeout`.
+/// Runs a command (a `ChildProcess`: clean signal mask, output to files) in `directory`; fails the test on a
+/// non-zero exit, and kills the process (SIGKILL) after `timeout`.
 func runTool(_ executable: String, _ arguments: [String], in directory: String, timeout: Duration = .seconds(300)) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
     let stderrPath = directory + "/.tool-stderr-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: stderrPath) }
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle(forWritingAtPath: stderrPath)
-    try process.run()
+    let child = try ChildProcess(executable, arguments, currentDirectory: directory, stderr: stderrPath)
     let deadline = ContinuousClock.now + timeout
-    while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-    if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+    while child.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+    if child.isRunning {
+        child.send(SIGKILL)
         Issue.record("\(executable) \(arguments.joined(separator: " ")) killed after \(timeout)")
     }
-    process.waitUntilExit()
+    let status = child.wait()
     let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
-    try #require(process.terminationStatus == 0, "\(executable) \(arguments.joined(separator: " ")) failed: \(stderr)")
+    try #require(status == 0, "\(executable) \(arguments.joined(separator: " ")) failed: \(stderr)")
 }
 
-/// Clears the blocked-signal mask, then runs the rest of the command line with the same Python. Foundation's
-/// `Process` passes on the spawning thread's mask; with SIGTERM blocked, the multiprocessing pool of
-/// shared/tools/gen_pings.py never finishes terminating its workers and the generator hangs at exit.
-let unblockSignalsThenExec =
-    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.executable, [sys.executable] + sys.argv[1:])"
-
-/// Runs shared/tools/gen_pings.py with `arguments` in `directory` (through `unblockSignalsThenExec`).
+/// Runs shared/tools/gen_pings.py with `arguments` in `directory`.
 func runGenerator(_ arguments: [String], in directory: String) throws {
-    try runTool("/usr/bin/env", ["python3", "-c", unblockSignalsThenExec, Fixtures.sharedPath("tools/gen_pings.py")] + arguments,
+    try runTool("/usr/bin/env", ["python3", Fixtures.sharedPath("tools/gen_pings.py")] + arguments,
                 in: directory)
 }
 
