@@ -249,6 +249,8 @@ public enum JobError: Error, CustomStringConvertible, Equatable {
     case badFilter(String)
     /// A job script could not be compiled or loaded.
     case script(String)
+    /// A selected ping was deleted from the store while the job ran.
+    case pingMissing(pingID: Int64)
 
     public var description: String {
         switch self {
@@ -258,6 +260,7 @@ public enum JobError: Error, CustomStringConvertible, Equatable {
         case let .badArguments(job, message): "\(job): \(message)"
         case let .badFilter(message): "filter: \(message)"
         case let .script(message): message
+        case let .pingMissing(pingID): "ping \(pingID) is no longer in the store (it changed while the job ran); run the job again"
         }
     }
 }

@@ -285,7 +285,7 @@ final class PingReader {
         guard let statement = payloadStatement else { return "" }
         statement.reset()
         try statement.bind(pingID, at: 1)
-        guard try statement.step() else { throw JobError.badFilter("ping \(pingID) is no longer in the store (changed during the job)") }
+        guard try statement.step() else { throw JobError.pingMissing(pingID: pingID) }
         return statement.columnText(0) ?? ""
     }
 
