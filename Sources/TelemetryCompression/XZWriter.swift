@@ -102,3 +102,12 @@ public final class XZWriter {
         compressedBytes += count
     }
 }
+
+/// CRC-64 (ECMA-182, as in the xz format) through liblzma: running checksums of files TelemetryEngine writes.
+public enum CRC64 {
+    /// The CRC-64 of `bytes` continued from `crc` (0 to start).
+    public static func update(_ crc: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return crc }
+        return lzma_crc64(base.assumingMemoryBound(to: UInt8.self), bytes.count, crc)
+    }
+}

@@ -1,20 +1,31 @@
 /// Element-wise sum of bucket arrays of possibly different lengths (shorter arrays count as zero-padded).
 ///
 /// - Input: bucket counts. Output: summed buckets and the number of inputs.
+/// - Throws: `BucketSum.Overflow` when a sum leaves the Int64 range (exact sums only, never wrapped or rounded).
 /// - Complexity: O(bucket count) per `step` and `merge`.
 /// Merge is commutative and associative: any split of the input merged in any order equals one pass.
 public struct BucketSum: Sendable, Equatable, CustomStringConvertible {
+    /// A bucket sum left the Int64 range.
+    public struct Overflow: Error, CustomStringConvertible {
+        public var bucket: Int
+        public var description: String { "bucket \(bucket) overflows int64" }
+    }
+
     public private(set) var buckets: [Int64] = []
     public private(set) var count = 0
     public init() {}
     public init(_ buckets: [Int64]) { self.buckets = buckets; count = 1 }
 
-    public mutating func step(_ counts: [Int64]) { add(counts, inputs: 1) }
-    public mutating func merge(_ other: BucketSum) { add(other.buckets, inputs: other.count) }
+    public mutating func step(_ counts: [Int64]) throws { try add(counts, inputs: 1) }
+    public mutating func merge(_ other: BucketSum) throws { try add(other.buckets, inputs: other.count) }
 
-    private mutating func add(_ counts: [Int64], inputs: Int) {
+    private mutating func add(_ counts: [Int64], inputs: Int) throws {
         if counts.count > buckets.count { buckets.append(contentsOf: repeatElement(0, count: counts.count - buckets.count)) }
-        for index in counts.indices { buckets[index] += counts[index] }
+        for index in counts.indices {
+            let (sum, overflow) = buckets[index].addingReportingOverflow(counts[index])
+            if overflow { throw Overflow(bucket: index) }
+            buckets[index] = sum
+        }
         count += inputs
     }
 

@@ -59,13 +59,13 @@ public struct HistogramDistributionJob: Job {
             context.write(name, BucketSum(histogram.buckets))
         }
     }
-    public func combine(key: String, values: [BucketSum]) throws -> BucketSum { Self.sum(values) }
+    public func combine(key: String, values: [BucketSum]) throws -> BucketSum { try Self.sum(values) }
     public func reduce(key: String, values: [BucketSum], into context: inout OutputContext) throws {
-        context.write(key, Self.sum(values))
+        context.write(key, try Self.sum(values))
     }
-    static func sum(_ values: [BucketSum]) -> BucketSum {
+    static func sum(_ values: [BucketSum]) throws -> BucketSum {
         var total = BucketSum()
-        for value in values { total.merge(value) }
+        for value in values { try total.merge(value) }
         return total
     }
 }
@@ -117,9 +117,9 @@ public struct HistogramByChannelJob: Job {
             context.write(channel, BucketSum(found.buckets))
         }
     }
-    public func combine(key: String, values: [BucketSum]) throws -> BucketSum { HistogramDistributionJob.sum(values) }
+    public func combine(key: String, values: [BucketSum]) throws -> BucketSum { try HistogramDistributionJob.sum(values) }
     public func reduce(key: String, values: [BucketSum], into context: inout OutputContext) throws {
-        context.write(key, HistogramDistributionJob.sum(values))
+        context.write(key, try HistogramDistributionJob.sum(values))
     }
 }
 

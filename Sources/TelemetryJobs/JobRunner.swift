@@ -169,6 +169,9 @@ public enum JobRunner {
             output.pingsMapped += 1
             context.pairs.removeAll(keepingCapacity: true)
             do { try job.map(ping, into: &context) } catch {
+                // The store itself failing (damaged column files, a read error, a ping deleted meanwhile) is not
+                // this ping's fault: it ends the job with one message instead of marking every ping bad.
+                if error is HistogramColumnError || error is StoreError || error is JobError { throw error }
                 if failFast { throw JobError.mapFailed(documentID: ping.documentID, message: "\(error)") }
                 output.badPings.append(BadPing(documentID: ping.documentID, message: "\(error)"))
                 continue

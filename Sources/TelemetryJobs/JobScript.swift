@@ -46,6 +46,9 @@ public enum JobScript {
     /// Compiles `path` unless a library for the same source, compiler and module is cached; returns its path.
     public static func compile(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
         guard let source = FileManager.default.contents(atPath: path) else { throw JobError.script("\(path): cannot read the job script") }
+        guard source.range(of: Data("telemetryJob".utf8)) != nil else {
+            throw JobError.script("\(path): the script must declare its job as a global: let telemetryJob = MyJob() (see queries/ExampleJob.swift)")
+        }
         guard let swiftc = findCompiler(environment) else {
             throw JobError.script("no Swift toolchain found: set $SWIFTC or put swiftc on PATH to run job scripts (built-in jobs need none)")
         }

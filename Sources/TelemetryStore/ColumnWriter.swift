@@ -1,4 +1,5 @@
 import Foundation
+import TelemetryCompression
 import TelemetryConvert
 #if canImport(Glibc)
 import Glibc
@@ -63,7 +64,9 @@ final class ColumnWriter {
     }
 
     /// Drops rows whose ping_id is above `maxPingID` (the highest ping_id in the store): they belong to pings
-    /// deleted or rolled back, and SQLite may hand their ids out again.
+    /// deleted or rolled back, and SQLite may hand their ids out again. The kept rows go to a new file renamed over
+    /// the old one: readers that mapped the old file keep reading it (truncating a mapped file would kill them
+    /// with SIGBUS).
     func truncate(beyond maxPingID: Int64) throws {
         for slot in columns.indices where columns[slot].state.lastPingID > maxPingID {
             var column = columns[slot]
@@ -72,7 +75,7 @@ final class ColumnWriter {
             guard data.isEmpty || pread(column.fd, &data, data.count, off_t(ColumnFormat.headerBytes)) == data.count else {
                 throw HistogramColumnError.columnFile(path: path, reason: "cannot read (errno \(errno))")
             }
-            var kept = ColumnState(rows: 0, bytes: 0, lastPingID: 0)
+            var kept = ColumnState(rows: 0, bytes: 0, lastPingID: 0, crc: 0)
             data.withUnsafeBytes { raw in
                 guard let base = raw.baseAddress else { return }
                 var at = 0
@@ -82,14 +85,25 @@ final class ColumnWriter {
                     id += Int64(truncatingIfNeeded: delta)
                     if id > maxPingID { break }
                     at += Int(length)
-                    kept = ColumnState(rows: kept.rows + 1, bytes: at, lastPingID: id)
+                    kept = ColumnState(rows: kept.rows + 1, bytes: at, lastPingID: id, crc: 0)
                 }
+                kept.crc = CRC64.update(0, UnsafeRawBufferPointer(rebasing: raw[0..<kept.bytes]))
             }
+            let temporary = path + ".tmp"
+            let fd = open(temporary, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+            guard fd >= 0 else { throw HistogramColumnError.columnFile(path: temporary, reason: "cannot create (errno \(errno))") }
             column.state = kept
             column.pending.removeAll()
             column.pendingRows = 0
+            let oldFD = column.fd
+            column.fd = fd
             try writeHeader(column)
-            _ = ftruncate(column.fd, off_t(ColumnFormat.headerBytes + kept.bytes))
+            let written = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, kept.bytes, off_t(ColumnFormat.headerBytes)) }
+            guard kept.bytes == 0 || written == kept.bytes, rename(temporary, path) == 0 else {
+                close(fd); unlink(temporary)
+                throw HistogramColumnError.columnFile(path: path, reason: "cannot rewrite (errno \(errno))")
+            }
+            close(oldFD)
             columns[slot] = column
         }
     }
@@ -119,7 +133,7 @@ final class ColumnWriter {
         let path = directory + "/" + fileName
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw HistogramColumnError.columnFile(path: path, reason: "cannot create (errno \(errno))") }
-        let column = Column(fileName: fileName, name: Array(name), fd: fd, bucketCount: n, state: ColumnState(rows: 0, bytes: 0, lastPingID: 0))
+        let column = Column(fileName: fileName, name: Array(name), fd: fd, bucketCount: n, state: ColumnState(rows: 0, bytes: 0, lastPingID: 0, crc: 0))
         try writeHeader(column)
         register(column)
         return columns.count - 1
@@ -136,8 +150,9 @@ final class ColumnWriter {
             guard written == column.pending.count else {
                 throw HistogramColumnError.columnFile(path: directory + "/" + column.fileName, reason: "short write (errno \(errno))")
             }
+            let crc = column.pending.withUnsafeBytes { CRC64.update(column.state.crc, $0) }
             column.state = ColumnState(rows: column.state.rows + column.pendingRows, bytes: column.state.bytes + column.pending.count,
-                                       lastPingID: column.pendingLast)
+                                       lastPingID: column.pendingLast, crc: crc)
             column.pending.removeAll(keepingCapacity: true)
             column.pendingRows = 0
             try writeHeader(column)
@@ -158,7 +173,8 @@ final class ColumnWriter {
         var text = "{"
         for (number, column) in columns.sorted(by: { $0.fileName < $1.fileName }).enumerated() {
             // File names are percent-encoded ASCII ([A-Za-z0-9_%.-]): no JSON escaping needed.
-            text += "\(number == 0 ? "" : ",")\"\(column.fileName)\":[\(column.state.rows),\(column.state.bytes),\(column.state.lastPingID)]"
+            let crc = String(column.state.crc, radix: 16)
+            text += "\(number == 0 ? "" : ",")\"\(column.fileName)\":[\(column.state.rows),\(column.state.bytes),\(column.state.lastPingID),\"\(crc)\"]"
         }
         text += "}"
         if commitStatement == nil { commitStatement = try connection.prepare("INSERT OR REPLACE INTO store_meta(key, value) VALUES (?1, ?2)") }
@@ -190,11 +206,12 @@ public enum ColumnMaintenance {
         guard let text = try store.connection.scalarText("SELECT value FROM store_meta WHERE key='\(histogramColumnsMetaKey)'") else {
             return (try store.connection.scalarInt("SELECT count(*) FROM pings") ?? 0) == 0 ? [:] : nil
         }
-        guard let raw = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: [Int]] else { return nil }
+        guard let raw = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: [Any]] else { return nil }
         var object: [String: ColumnState] = [:]
         for (fileName, values) in raw {
-            guard values.count == 3, values[0] >= 0, values[1] >= 0 else { return nil }
-            object[fileName] = ColumnState(rows: values[0], bytes: values[1], lastPingID: Int64(values[2]))
+            guard values.count == 4, let rows = values[0] as? Int, let bytes = values[1] as? Int, let last = values[2] as? Int,
+                  let crcText = values[3] as? String, let crc = UInt64(crcText, radix: 16), rows >= 0, bytes >= 0 else { return nil }
+            object[fileName] = ColumnState(rows: rows, bytes: bytes, lastPingID: Int64(last), crc: crc)
         }
         let directory = ColumnFormat.directory(storePath: store.path)
         let present = Set((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])

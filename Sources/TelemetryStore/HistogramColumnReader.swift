@@ -1,4 +1,5 @@
 import Foundation
+import TelemetryCompression
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,6 +29,7 @@ public final class HistogramColumn: @unchecked Sendable {   // see Important
     private let base: UnsafeRawPointer?
     private let mappedBytes: Int
     private let dataEnd: Int
+    private let crc: UInt64
     private let lock = NSLock()
     private var index: Result<HistogramRows, HistogramColumnError>?
 
@@ -44,6 +46,7 @@ public final class HistogramColumn: @unchecked Sendable {   // see Important
             throw HistogramColumnError.columnFile(path: path, reason: "shorter than its \(state.rows) committed rows")
         }
         rowCount = state.rows
+        crc = state.crc
         mappedBytes = needed
         dataEnd = needed
         if state.rows == 0 { base = nil; return }
@@ -69,6 +72,10 @@ public final class HistogramColumn: @unchecked Sendable {   // see Important
         var offsets = [Int](); offsets.reserveCapacity(rowCount + 1)
         guard let base else { return .success(HistogramRows(base: nil, bucketCount: bucketCount, pingIDs: [], offsets: [0], name: name)) }
         var at = ColumnFormat.headerBytes
+        let computed = CRC64.update(0, UnsafeRawBufferPointer(start: base + at, count: dataEnd - at))
+        guard computed == crc else {
+            return .failure(.columnFile(path: path, reason: "damaged: checksum mismatch (CRC-64 \(String(computed, radix: 16)), committed \(String(crc, radix: 16)))"))
+        }
         var previous: Int64 = 0
         func damaged(_ reason: String) -> Result<HistogramRows, HistogramColumnError> {
             .failure(.columnFile(path: path, reason: "damaged: \(reason) at byte \(at)"))
@@ -250,7 +257,7 @@ public final class HistogramColumns: @unchecked Sendable {   // immutable after 
         if store.isReadOnly || !repair {
             guard let checked = try ColumnMaintenance.check(store: store, repair: false) else {
                 throw HistogramColumnError.columnFile(path: ColumnFormat.directory(storePath: store.path),
-                                                      reason: "column files missing or out of date (import with --histogram-columns to keep them current)")
+                                                      reason: "column files missing or out of date (an import with --no-histogram-columns, an interrupted reindex, or payloads changed by UPDATE)")
             }
             state = checked
         } else {

@@ -107,15 +107,17 @@ enum ColumnFormat {
 
 @inline(__always) func unzigzag(_ value: UInt64) -> Int64 { Int64(bitPattern: (value >> 1) ^ (0 &- (value & 1))) }
 
-/// The committed state of one column file: rows, row bytes after the header, last row's `ping_id`.
+/// The committed state of one column file: rows, row bytes after the header, last row's `ping_id`, CRC-64 of the
+/// row bytes (checked when a reader indexes the rows: a flipped bit is an error, never a wrong number).
 public struct ColumnState: Equatable, Sendable {
     public var rows: Int
     public var bytes: Int
     public var lastPingID: Int64
+    public var crc: UInt64
 }
 
 /// The store_meta key holding the committed column state: a JSON object
-/// `{"<file name>": [rows, row bytes, last ping_id], …}`.
+/// `{"<file name>": [rows, row bytes, last ping_id, "CRC-64 of the row bytes as 16 hex digits"], …}`.
 let histogramColumnsMetaKey = "histogram_columns"
 
 /// Errors of the histogram column files. Descriptions never include ping contents.

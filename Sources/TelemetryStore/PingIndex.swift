@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import TelemetryCompression
 import TelemetryCore
 
 /// The jobs' columnar index of the store's pings (docs/jobs.md "Ping index"): for every ping, in `ping_id`
@@ -142,7 +143,8 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
     // "TPIDX001", generation (UInt32 length + UTF-8), ping count, column count, dimension count (Int64 LE
     // each); ping ids (Int64 × n);
     // per column: codes (UInt32 × n); document-id offsets (Int64 × (n + 1)) and bytes; per column: name, info
-    // field ("" for a dimension), value count (UInt32) and values, each string as UInt32 length + UTF-8.
+    // field ("" for a dimension), value count (UInt32) and values, each string as UInt32 length + UTF-8; then the
+    // CRC-64 of everything before it (UInt64 LE): a damaged file is rebuilt, never used.
 
     private static let magic = Array("TPIDX001".utf8)
 
@@ -163,6 +165,8 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
             uint32(UInt32(values[index].count))
             for value in values[index] { string(value) }
         }
+        let crc = out.withUnsafeBytes { CRC64.update(0, $0) }
+        withUnsafeBytes(of: crc.littleEndian) { out.append(contentsOf: $0) }
         let temporary = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(out)) else { return }
         if rename(temporary, path) != 0 { unlink(temporary) }
@@ -171,7 +175,11 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
     /// Reads an index file; nil when it is missing, damaged or of another format (then it is rebuilt).
     static func load(path: String) -> PingIndex? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> PingIndex? in
+        return data.withUnsafeBytes { (whole: UnsafeRawBufferPointer) -> PingIndex? in
+            guard whole.count >= 48 else { return nil }
+            let raw = UnsafeRawBufferPointer(rebasing: whole[0..<whole.count - 8])
+            let stored = UInt64(littleEndian: whole.loadUnaligned(fromByteOffset: whole.count - 8, as: UInt64.self))
+            guard CRC64.update(0, raw) == stored else { return nil }
             var at = 0
             func int64() -> Int64? {
                 guard at + 8 <= raw.count else { return nil }
@@ -253,7 +261,7 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
            let indexed = Optional(read.compactMap { columns.firstIndex(of: $0) }), indexed.count == read.count {
             return try selectByTuples(rows, columns: indexed, whereSQL: whereSQL)
         }
-        let statement = try store.connection.prepare("SELECT ping_id FROM pings WHERE (\(whereSQL)) ORDER BY ping_id")
+        let statement = try store.connection.prepare("SELECT ping_id FROM pings WHERE \(Self.condition(whereSQL)) ORDER BY ping_id")
         var kept: [Int32] = []
         var position = 0
         while try statement.step() {
@@ -266,7 +274,7 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
 
     /// The `pings` columns `whereSQL` reads, or nil when it reads anything else (another table, `ping_id`).
     private func readColumns(whereSQL: String, store: Store) throws -> [String]? {
-        final class Reads { var columns: Set<String> = []; var other = false }
+        final class Reads { var columns: Set<String> = []; var other = false; var selects = 0 }
         let reads = Reads()
         let user = Unmanaged.passUnretained(reads).toOpaque()
         sqlite3_set_authorizer(store.connection.handle, { user, action, table, column, _, _ in
@@ -277,14 +285,40 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
                 let tableName = table.map { String(cString: $0) } ?? ""
                 let columnName = column.map { String(cString: $0) } ?? ""
                 if tableName == "pings" && !columnName.isEmpty && columnName != "ping_id" { reads.columns.insert(columnName) } else { reads.other = true }
-            case SQLITE_SELECT, SQLITE_FUNCTION: break
+            case SQLITE_SELECT: reads.selects += 1   // more than one: a subquery, which must see the real table
+            case SQLITE_FUNCTION: break
             default: reads.other = true
             }
             return SQLITE_OK
         }, user)
         defer { sqlite3_set_authorizer(store.connection.handle, nil, nil) }
-        _ = try store.connection.prepare("SELECT 1 FROM pings WHERE (\(whereSQL))")
-        return withExtendedLifetime(reads) { reads.other ? nil : reads.columns.sorted() }
+        try Self.checkSingleExpression(whereSQL, on: store.connection)
+        return withExtendedLifetime(reads) { reads.other || reads.selects > 1 ? nil : reads.columns.sorted() }
+    }
+
+    /// `whereSQL` as the condition of a query on `pings`, on lines of its own so that a trailing `--` comment
+    /// cannot swallow the closing parenthesis.
+    static func condition(_ whereSQL: String) -> String { "(\n\(whereSQL)\n)" }
+
+    /// Checks that `whereSQL` is one SQL expression: it prepares as the condition of one statement with nothing
+    /// after it (`1); DROP TABLE pings; --` is refused, not half-run).
+    /// - Throws: `StoreError.sqlite` with SQLite's message, or naming the text that follows the expression.
+    static func checkSingleExpression(_ whereSQL: String, on connection: Connection) throws {
+        let sql = "SELECT 1 FROM pings WHERE \(condition(whereSQL))"
+        var statement: OpaquePointer?
+        var tail: UnsafePointer<CChar>?
+        let rc = sql.withCString { text -> Int32 in
+            let rc = sqlite3_prepare_v2(connection.handle, text, -1, &statement, &tail)
+            if rc == SQLITE_OK, let tail, String(cString: tail).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty == false {
+                return SQLITE_MISUSE
+            }
+            return rc
+        }
+        sqlite3_finalize(statement)
+        if rc == SQLITE_MISUSE {
+            throw StoreError.sqlite(code: SQLITE_ERROR, message: "--where must be one SQL expression; found more SQL after it", sql: whereSQL)
+        }
+        guard rc == SQLITE_OK else { throw StoreError.sqlite(code: rc, message: connection.lastMessage, sql: "WHERE " + whereSQL) }
     }
 
     /// Evaluates `whereSQL` once per distinct combination of `columns` among `rows` in an in-memory table named
@@ -346,7 +380,7 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
             }
         }
         var keep = [Bool](repeating: false, count: ordered.count + 1)
-        let query = try memory.prepare("SELECT rowid FROM pings WHERE (\(whereSQL))")
+        let query = try memory.prepare("SELECT rowid FROM pings WHERE \(Self.condition(whereSQL))")
         while try query.step() { keep[Int(query.columnInt64(0))] = true }
         var kept: [Int32] = []
         kept.reserveCapacity(rows.count)
@@ -378,7 +412,9 @@ extension Store {
         return id + "/" + generation
     }
 
-    /// Adds the change-counting triggers behind `pingGeneration` (idempotent; writable stores).
+    /// Adds the change-counting triggers behind `pingGeneration`, and one that marks the histogram column files
+    /// out of date when a payload is changed in place (`UPDATE pings SET payload = …`: the columns no longer match
+    /// it; jobs then read the payload and the SQL functions ask for `telemetry reindex`). Idempotent.
     static func addGenerationTriggers(_ connection: Connection) throws {
         var sql = """
         INSERT OR IGNORE INTO store_meta(key, value) VALUES ('ping_generation', '0');
@@ -393,6 +429,11 @@ extension Store {
 
             """
         }
+        sql += """
+        CREATE TRIGGER IF NOT EXISTS pings_payload_update AFTER UPDATE OF payload ON pings BEGIN
+            DELETE FROM store_meta WHERE key = '\(histogramColumnsMetaKey)';
+        END;
+        """
         try connection.execute(sql)
     }
 }

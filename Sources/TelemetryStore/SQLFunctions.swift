@@ -41,11 +41,18 @@ final class HistogramSQLContext {
         return boundsWarnings
     }
 
-    /// The mapped columns; never repairs (a callback must not write): damaged columns are an error.
+    /// The store's change token when `columns` were mapped: another process's import changes it.
+    private var columnsToken: String?
+
+    /// The mapped columns, mapped again when the store changed since (this or another process: an import, a
+    /// `DELETE`, an `UPDATE` of payloads, which also marks the columns out of date); never repairs (a callback must
+    /// not write): damaged or out-of-date columns are an error.
     func current() throws -> HistogramColumns {
-        if let columns { return columns }
+        let token = try store.pingGeneration()
+        if let columns, token != nil, token == columnsToken { return columns }
         let opened = try HistogramColumns.open(store: store, repair: false)
         columns = opened
+        columnsToken = token
         return opened
     }
 
@@ -184,6 +191,10 @@ private func start(_ state: HistogramSumState, _ ctx: OpaquePointer?, _ argc: In
     let columns: [HistogramColumn]
     do { columns = try context.current().column(named: name) } catch { state.error = "\(error)"; return }
     if argc >= 3 {
+        guard sqlite3_value_type(argv[2]) == SQLITE_INTEGER else {
+            state.error = "histogram_sum: the bucket count (third argument) must be an integer"
+            return
+        }
         let wanted = Int(sqlite3_value_int64(argv[2]))
         state.column = columns.first { $0.bucketCount == wanted }
     } else if columns.count > 1 {
@@ -260,12 +271,17 @@ private let histogramLayout: @convention(c) (OpaquePointer?, Int32, UnsafeMutabl
 private let histogramMean: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { ctx, _, argv in
     guard let argv, let json = text(argv[0]) else { sqlite3_result_null(ctx); return }
     if json.first == "{" { summaryMean(ctx, json); return }   // a histogram_summary result: bound-based
-    let parts = json.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-    guard parts.count >= 6 else { sqlite3_result_error(ctx, "histogram_mean: not a storage-format histogram array", -1); return }
-    let n = parts.count - 5
-    var total = 0.0
-    for part in parts[0..<n] { total += Double(part) ?? 0 }
-    guard let sum = Double(parts[n]), sum != -1, total > 0 else { sqlite3_result_null(ctx); return }
+    let trimmed = json.trimmingCharacters(in: .whitespacesAndNewlines)
+    let parts = trimmed.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let numbers = parts.compactMap(Double.init)
+    guard trimmed.first == "[", trimmed.last == "]", parts.count >= 6, numbers.count == parts.count else {
+        sqlite3_result_error(ctx, "histogram_mean: not a storage-format histogram array ([b0,…,b(n-1),sum,log_sum,log_sum_squares,lo,hi]) nor a histogram_summary", -1)
+        return
+    }
+    let n = numbers.count - 5
+    let total = numbers[0..<n].reduce(0, +)
+    let sum = numbers[n]
+    guard sum != -1, total > 0 else { sqlite3_result_null(ctx); return }
     sqlite3_result_double(ctx, sum / total)
 }
 
@@ -414,9 +430,14 @@ private struct SummaryFields: Decodable {
     let lowerBounds: [Int64]?
     enum CodingKeys: String, CodingKey { case buckets, lowerBounds = "lower_bounds" }
 
-    /// Nil when `json` is not a `histogram_summary` result.
+    /// Nil when `json` is not a `histogram_summary` result: also when its lower bounds are not one per bucket and
+    /// non-decreasing (a hand-edited summary), rather than computing from them.
     static func decode(_ json: String) -> SummaryFields? {
-        try? JSONDecoder().decode(SummaryFields.self, from: Data(json.utf8))
+        guard let fields = try? JSONDecoder().decode(SummaryFields.self, from: Data(json.utf8)) else { return nil }
+        if let bounds = fields.lowerBounds {
+            guard bounds.count == fields.buckets.count, zip(bounds, bounds.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
+        }
+        return fields
     }
 }
 

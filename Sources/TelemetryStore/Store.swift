@@ -85,7 +85,7 @@ public final class Store {
             schema = stored
         }
         if !readOnly, try connection.scalarInt(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'pings_generation_%'") ?? 0 < 3 {
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'pings\\_%' ESCAPE '\\'") ?? 0 < 4 {
             try Self.addGenerationTriggers(connection)
         }
         let dimensionNames = Set(schema.fieldNames.map { $0.lowercased() })

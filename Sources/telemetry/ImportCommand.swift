@@ -62,6 +62,10 @@ struct ImportCommand: ParsableCommand {
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        var isDirectory: ObjCBool = false
+        if let histogramCache, !(FileManager.default.fileExists(atPath: histogramCache, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            throw ValidationError("--histogram-cache \(histogramCache): no such directory")
+        }
         guard maxLineBytes >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024") }
         try s3.validate(paths: paths)
         for path in paths where !S3Location.isS3URL(path) && !FileManager.default.fileExists(atPath: path) {

@@ -51,6 +51,22 @@ struct JobCommand: ParsableCommand {
     @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Job name or FILE.swift, then the job's own arguments.", valueName: "job"))
     var job: [String] = []
 
+    func validate() throws {
+        if repeatCount < 1 { throw ValidationError("--repeat must be at least 1") }
+        if let mappers, mappers < 1 { throw ValidationError("--mappers must be at least 1") }
+        if JobOutputFormat(rawValue: format) == nil { throw ValidationError("--format must be tsv, csv or json") }
+        if let output {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw ValidationError("--output \(output) is a directory")
+            }
+            let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
+            if !(FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) && isDirectory.boolValue) {
+                throw ValidationError("--output \(output): no such directory \(parent)")
+            }
+        }
+    }
+
     func run() throws {
         if list {
             for entry in JobRegistry.entries {
@@ -79,7 +95,6 @@ struct JobCommand: ParsableCommand {
             let entry = try JobRegistry.entry(named: name)
             runner = { try await entry.run(arguments, storePath, options) }
         }
-        guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
         signal(SIGINT, SIG_IGN)
         var result: JobResult?
         try RepeatTiming.measure(runs: repeatCount) { _ in
@@ -97,7 +112,10 @@ struct JobCommand: ParsableCommand {
         for bad in result.badPings { printError("bad ping \(bad.documentID): \(bad.message)") }
         let text = outputFormat.render(result)
         if let output {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+            guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
+                printError("\(output): cannot write the job's output (\(String(cString: strerror(errno))))")
+                throw ExitCode.failure
+            }
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }

@@ -121,7 +121,7 @@ struct BuiltinJobTests {
         var overall = BucketSum()
         for record in byChannel.records {
             let buckets = try #require(try JSONSerialization.jsonObject(with: Data(record.value.utf8)) as? [NSNumber])
-            overall.step(buckets.map(\.int64Value))
+            try overall.step(buckets.map(\.int64Value))
         }
         #expect(overall.buckets == bucketSums)
     }

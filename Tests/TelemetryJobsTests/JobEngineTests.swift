@@ -141,3 +141,46 @@ struct JobEngineTests {
         #expect(throws: (any Error).self) { try broken.payload() }
     }
 }
+
+/// Failures that are not one ping's fault.
+struct JobStoreFailureTests {
+    /// A store whose BIG histogram sums past Int64.max in bucket 0.
+    static func overflowingStore() throws -> ImportedStore {
+        let tree = TemporaryDirectory("jobs-overflow")
+        let pings = (1...2).map { n in
+            "doc-\(n)\t{\"ver\":2,\"info\":{\"OS\":\"Linux\",\"appUpdateChannel\":\"nightly\"},\"histograms\":{\"BIG\":[9223372036854775807,1,0,5,-1,-1,0,0]}}"
+        }
+        try tree.write("saved_session/Firefox/nightly/22.0a1/20130226031002.20131011.v2.log", text: pings.joined(separator: "\n") + "\n")
+        return try ImportedStore(root: tree.path)
+    }
+
+    /// Exact sums: a bucket sum past Int64.max ends the job with an error naming the key and bucket, never a crash
+    /// or a wrapped number (the SQL functions do the same).
+    @Test func bucketOverflowIsAnErrorNotACrash() async throws {
+        let store = try Self.overflowingStore()
+        for (job, args) in [("histogram-distribution", [String]()), ("histogram-by-channel", ["--histogram", "BIG"])] {
+            do {
+                _ = try await JobRegistry.entry(named: job).run(args, store.path, JobOptions())
+                Issue.record("\(job) summed past Int64.max")
+            } catch let error as JobError {
+                #expect("\(error)".contains("bucket 0 overflows int64"), "\(job): \(error)")
+            }
+        }
+    }
+
+    /// A damaged column file ends the job once with the file and `reindex` named, instead of marking every ping bad.
+    @Test func damagedColumnFileEndsTheJobOnce() async throws {
+        let store = try ImportedStore.sample()
+        let path = store.path + ".columns/SAMPLE_GC_MS.50.col"
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data[data.count / 2] ^= 0x10
+        try data.write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try await JobRegistry.entry(named: "histogram-by-channel").run(["--histogram", "SAMPLE_GC_MS"], store.path, JobOptions())
+            Issue.record("a damaged column gave a result")
+        } catch let error as HistogramColumnError {
+            #expect("\(error)".contains("SAMPLE_GC_MS.50.col"))
+            #expect("\(error)".contains("reindex"))
+        }
+    }
+}

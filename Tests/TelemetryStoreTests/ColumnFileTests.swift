@@ -120,7 +120,17 @@ struct ColumnFileTests {
         _ = try Importer(store: store, options: .init(jobs: 2)).run(roots: [Fixtures.repoPath("datasets/sample/storage")])
         let good = try store.rows("SELECT histogram_sum(ping_id, 'SAMPLE_GC_MS') FROM pings")
         let path = columnsDirectory(store) + "/SAMPLE_GC_MS.50.col"
-        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        // Any single flipped bit in the rows is caught (CRC-64), not only structural damage.
+        for (position, bit) in [(original.count / 2, 0), (original.count / 3, 3), (original.count - 1, 7), (40, 1)] {
+            var damaged = original
+            damaged[position] ^= UInt8(1 << bit)
+            try damaged.write(to: URL(fileURLWithPath: path))
+            store.histogramColumnsChanged()
+            let column = try #require(try HistogramColumns.open(store: store, repair: false).column(named: "SAMPLE_GC_MS").first)
+            #expect(throws: HistogramColumnError.self, "bit \(bit) of byte \(position)") { _ = try column.rows() }
+        }
+        let size = original.count
         let handle = try #require(FileHandle(forWritingAtPath: path))
         try handle.seek(toOffset: UInt64(size / 2))
         try handle.write(contentsOf: Data(repeating: 0xFF, count: 64)); try handle.close()
@@ -137,6 +147,59 @@ struct ColumnFileTests {
         try ColumnMaintenance.rebuild(store: store)
         #expect(try store.rows("SELECT histogram_sum(ping_id, 'SAMPLE_GC_MS') FROM pings") == good)
         try expectColumnsMatchPayloads(store)
+    }
+
+    /// A reader keeps a consistent view while an import drops rows of a file it has mapped (re-import of a changed
+    /// file whose pings had the highest ping_ids): the kept rows go to a new file, the old one is never cut.
+    @Test func mappedColumnsSurviveAReimportThatDropsRows() throws {
+        let fixture = LayoutFixture()
+        let relative = LayoutFixture.layoutPath()
+        let lines = (0..<40).map { line("r\($0)", #"{"ver":2,"histograms":{"H":[\#($0),1,2,\#($0 + 3),-1,-1,-1,-1]}}"#) }
+        try fixture.write(relative, text: lines.joined())
+        let store = try fixture.openStore()
+        _ = try Importer(store: store, options: .init(jobs: 1)).run(roots: [fixture.root])
+        let reader = try Store(path: store.path, create: false, readOnly: true)
+        let mapped = try #require(try HistogramColumns.open(store: reader, repair: false).column(named: "H").first)
+        let rows = try mapped.rows()
+        let before = (0..<rows.count).map { rows.counts(row: $0) }
+        #expect(before.count == 40)
+        try fixture.write(relative, text: lines.prefix(10).joined())   // fewer pings: their ids are reused
+        _ = try Importer(store: store, options: .init(jobs: 1)).run(roots: [fixture.root])
+        #expect((0..<rows.count).map { rows.counts(row: $0) } == before)   // the old mapping still reads, no SIGBUS
+        try expectColumnsMatchPayloads(store)
+        #expect(try HistogramColumns.open(store: store).column(named: "H").first?.rowCount == 10)
+    }
+
+    /// Changing payloads in place makes the columns out of date: the SQL functions say so, and the next import
+    /// rebuilds them from the changed payloads.
+    @Test func updatingPayloadsMarksTheColumnsOutOfDate() throws {
+        let fixture = LayoutFixture()
+        let store = try fixture.openStore()
+        _ = try Importer(store: store, options: .init(jobs: 2)).run(roots: [Fixtures.repoPath("datasets/sample/storage")])
+        try store.connection.execute("UPDATE pings SET payload = json_remove(payload, '$.histograms.SAMPLE_GC_MS') WHERE appUpdateChannel = 'nightly'")
+        do {
+            _ = try store.rows("SELECT histogram_count(ping_id, 'SAMPLE_GC_MS') FROM pings")
+            Issue.record("columns out of date were used")
+        } catch {
+            #expect("\(error)".contains("out of date"))
+        }
+        _ = try Importer(store: store, options: .init(jobs: 1)).run(roots: [Fixtures.repoPath("datasets/sample/storage")])
+        try expectColumnsMatchPayloads(store)
+        #expect(try store.rows("SELECT histogram_count(ping_id, 'SAMPLE_GC_MS') FROM pings WHERE appUpdateChannel = 'nightly'") == [["0"]])
+    }
+
+    /// A connection's SQL functions see another connection's import (the REPL beside a `telemetry import`).
+    @Test func sqlFunctionsSeeAnotherConnectionsImport() throws {
+        let fixture = LayoutFixture()
+        try fixture.write(LayoutFixture.layoutPath(), text: line("a", #"{"ver":2,"histograms":{"H":[1,2,3,-1,-1,-1,-1]}}"#))
+        let store = try fixture.openStore()
+        _ = try Importer(store: store, options: .init(jobs: 1)).run(roots: [fixture.root])
+        let session = try Store(path: store.path, create: false)
+        #expect(try session.rows("SELECT histogram_count(ping_id, 'H'), histogram_sum(ping_id, 'H') FROM pings") == [["1", "[1,2,3,-1,-1,-1,-1]"]])
+        try fixture.write(LayoutFixture.layoutPath(id: "1ab8723b6fb3455bb34b04d97482fda2"),
+                          text: line("b", #"{"ver":2,"histograms":{"H":[4,5,6,-1,-1,-1,-1]}}"#))
+        _ = try Importer(store: store, options: .init(jobs: 1)).run(roots: [fixture.root])
+        #expect(try session.rows("SELECT histogram_count(ping_id, 'H'), histogram_sum(ping_id, 'H') FROM pings") == [["2", "[5,7,9,-1,-1,-1,-1]"]])
     }
 
     @Test func importRebuildsColumnsOfAStoreWithoutThem() throws {

@@ -64,13 +64,28 @@ struct PingIndexTests {
         case "garbage": try Data(good.prefix(48) + Data(repeating: 0xFF, count: good.count - 48)).write(to: URL(fileURLWithPath: path))
         default: try Data().write(to: URL(fileURLWithPath: path))
         }
-        #expect(PingIndex.load(path: path) == nil || damage == "garbage")
+        #expect(PingIndex.load(path: path) == nil)
         // Drop the process cache by changing nothing but the file: a fresh build must equal the table.
         let rebuilt = try PingIndex.build(store: store, generation: try store.pingGeneration())
         #expect(indexRows(rebuilt) == (try tableRows(store, rebuilt)))
         try store.connection.execute("UPDATE pings SET os = os WHERE 0")   // no row changes: same generation
         let current = try PingIndex.current(store: store)
         #expect(indexRows(current) == indexRows(rebuilt))
+    }
+
+    /// A well-formed file with changed codes (a flipped bit that keeps every code in range) is caught by the
+    /// CRC-64 and rebuilt, never used.
+    @Test func aFlippedCodeIsCaughtByTheChecksum() throws {
+        let fixture = LayoutFixture()
+        let store = try sampleStore(fixture)
+        let path = PingIndex.filePath(storePath: store.path)
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let header = 8 + 4 + (try #require(try store.pingGeneration())).utf8.count + 24
+        let firstCode = header + 363 * 8                   // codes of the first column (reason) start after the ping ids
+        #expect(data[firstCode] == 1 || data[firstCode] == 2)
+        data[firstCode] ^= 3                                // 1 <-> 2: still a valid code
+        try data.write(to: URL(fileURLWithPath: path))
+        #expect(PingIndex.load(path: path) == nil)
     }
 
     @Test func aRecreatedStoreNeverReusesTheOldIndex() throws {
@@ -100,6 +115,8 @@ struct PingIndexTests {
         "json_extract(payload, '$.info.OS') = 'Darwin'",
         "ping_id % 3 = 0",
         "document_id IN (SELECT document_id FROM duplicate_documents)",
+        "os IN (SELECT os FROM pings GROUP BY os HAVING count(*) > 30)",
+        "os = 'WINNT' AND (SELECT count(*) FROM pings p WHERE p.os = pings.os) > 10",
         "1",
     ])
     func whereSelectionEqualsSQLite(condition: String) throws {
@@ -144,6 +161,11 @@ struct PingIndexTests {
         let store = try sampleStore(fixture)
         let index = try PingIndex.current(store: store)
         #expect(throws: StoreError.self) { _ = try index.select(filter: nil, whereSQL: "no_such_column = 1", store: store) }
+        // One expression only: more SQL after it, or a comment eating the closing parenthesis, is refused.
+        for hostile in ["1); DROP TABLE pings; --", "os = 'Linux') -- ", "1; SELECT 2", "memsize > 1); DELETE FROM pings; --"] {
+            #expect(throws: StoreError.self, "\(hostile)") { _ = try index.select(filter: nil, whereSQL: hostile, store: store) }
+        }
+        #expect(try store.int("SELECT count(*) FROM pings") == 363)
         let filter = try DimensionSchema(json: Data(#"{"version": 1, "dimensions": [{"field_name": "colour", "allowed_values": "*"}]}"#.utf8), source: "f")
         #expect(throws: PingIndexError.unknownDimension(name: "colour", known: store.schema.fieldNames)) {
             _ = try index.select(filter: filter, whereSQL: nil, store: store)
