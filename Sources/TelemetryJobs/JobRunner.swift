@@ -160,15 +160,21 @@ public enum JobRunner {
                                      failFast: Bool, combine: Bool) throws -> PartitionOutput<J.Key, J.Value> {
         var output = PartitionOutput<J.Key, J.Value>()
         var slots: [J.Key: Int] = [:]
-        var lastKey: (key: J.Key, slot: Int)?
+        // The last few keys and their slots: most pings emit one of a handful of keys, found without hashing.
+        var recent: [(key: J.Key, slot: Int)] = []
         let ping = JobPing(index: index, reader: reader)
         var context = MapContext<J.Key, J.Value>()
+        context.pairs.reserveCapacity(1024)
         for (position, row) in rows.enumerated() {
-            if position & 1023 == 0 { try Task.checkCancellation() }
+            if position & 1023 == 0 {
+                try Task.checkCancellation()
+                context.pairs.removeAll(keepingCapacity: true)   // pairs of earlier pings, dropped in bulk
+            }
+            let first = context.pairs.count
             ping.move(to: Int(row))
             output.pingsMapped += 1
-            context.pairs.removeAll(keepingCapacity: true)
             do { try job.map(ping, into: &context) } catch {
+                if context.pairs.count > first { context.pairs.removeSubrange(first...) }   // a bad ping emits nothing
                 // The store itself failing (damaged column files, a read error, a ping deleted meanwhile) is not
                 // this ping's fault: it ends the job with one message instead of marking every ping bad.
                 if error is HistogramColumnError || error is StoreError || error is JobError { throw error }
@@ -176,16 +182,22 @@ public enum JobRunner {
                 output.badPings.append(BadPing(documentID: ping.documentID, message: "\(error)"))
                 continue
             }
-            if job.isMapOnly { output.pairs.append(contentsOf: context.pairs); continue }
-            for (key, value) in context.pairs {
-                // Consecutive pings often emit the same key: skip the hash lookup then.
-                let known: Int?
-                if let last = lastKey, last.key == key { known = last.slot } else { known = slots[key] }
+            if job.isMapOnly { output.pairs.append(contentsOf: context.pairs[first...]); continue }
+            for pairIndex in first..<context.pairs.count {
+                let (key, value) = context.pairs[pairIndex]
+                var known: Int?
+                for entry in recent where entry.key == key { known = entry.slot; break }
+                if known == nil {
+                    known = slots[key]
+                    if let slot = known {
+                        if recent.count == 4 { recent.removeFirst() }
+                        recent.append((key, slot))
+                    }
+                }
                 guard let slot = known else {
                     slots[key] = output.lists.count; output.keys.append(key); output.lists.append([value])
                     continue
                 }
-                lastKey = (key, slot)
                 output.lists[slot].append(value)
                 if combine && output.lists[slot].count >= combineThreshold {
                     output.lists[slot] = [try combined(job, key, output.lists[slot])]
