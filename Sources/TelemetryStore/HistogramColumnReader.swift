@@ -176,6 +176,18 @@ public final class HistogramRows: @unchecked Sendable {   // immutable; read-onl
         return low < pingIDs.count && pingIDs[low] == pingID ? low : nil
     }
 
+    /// A direct `ping_id` → row table for lookups in any order (`row(of:)` is O(1) only on an ascending hint), or
+    /// nil when the column is too sparse for one (ids span more than 4× its rows, or over 2^28).
+    /// - Complexity: O(span of ids) time and 4 bytes per id of memory.
+    public func makeDenseIndex() -> DenseRowIndex? {
+        guard let first = pingIDs.first, let last = pingIDs.last else { return nil }
+        let span = Int(last - first) + 1
+        guard span <= 4 * pingIDs.count, span <= 1 << 28 else { return nil }
+        var table = [Int32](repeating: -1, count: span)
+        for (row, id) in pingIDs.enumerated() { table[Int(id - first)] = Int32(row) }
+        return DenseRowIndex(first: first, table: table)
+    }
+
     /// Calls `body(bucket, count)` for each nonzero bucket of row `row`, ascending; returns the offset of the
     /// statistics and the flags.
     @inline(__always) private func forEachNonzero(row: Int, _ body: (Int, Int64) -> Void) -> (at: Int, flags: UInt8) {
@@ -282,4 +294,18 @@ public final class HistogramColumns: @unchecked Sendable {   // immutable after 
 
     /// Histogram names with at least one column, sorted.
     public var names: [String] { byName.keys.sorted() }
+}
+
+/// `ping_id` → row of one column as a table (`HistogramRows.makeDenseIndex`).
+public struct DenseRowIndex: Sendable {
+    let first: Int64
+    let table: [Int32]
+
+    /// The row of `pingID`, nil when the column has none for it. O(1).
+    @inline(__always) public func row(of pingID: Int64) -> Int? {
+        let offset = pingID &- first
+        guard offset >= 0, offset < Int64(table.count) else { return nil }
+        let row = table[Int(offset)]
+        return row < 0 ? nil : Int(row)
+    }
 }

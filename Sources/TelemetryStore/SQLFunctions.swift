@@ -13,7 +13,19 @@ final class HistogramSQLContext {
 
     init(store: Store) { self.store = store }
 
-    func invalidate() { columns = nil }
+    func invalidate() { columns = nil; denseIndexes = [:] }
+
+    /// Direct `ping_id` → row tables of the columns whose groups received rows out of `ping_id` order (e.g. a scan of
+    /// an index led by other columns), built once per connection and column; nil entries: too sparse for one.
+    private var denseIndexes: [ObjectIdentifier: DenseRowIndex?] = [:]
+
+    func denseIndex(for rows: HistogramRows) -> DenseRowIndex? {
+        let key = ObjectIdentifier(rows)
+        if let known = denseIndexes[key] { return known }
+        let made = rows.makeDenseIndex()
+        denseIndexes[key] = made
+        return made
+    }
 
     /// Bucket lower bounds for `histogram_summary`, from the histogram cache the store remembers; loaded on
     /// first use, dropped when the remembered cache changes (`Store.rememberHistogramCache`).
@@ -140,9 +152,21 @@ final class HistogramSumState {
     var allColumns: [HistogramColumn] = []
     var hints: [Int] = []
 
-    /// The row of `pingID` in the group's column, advancing the lookup hint.
+    /// The connection's state, for the shared dense row tables.
+    weak var context: HistogramSQLContext?
+    private var dense: DenseRowIndex?
+    private var misses = 0
+
+    /// The row of `pingID` in the group's column: O(1) when rows arrive in `ping_id` order (the hint), else a
+    /// binary search, and after 32 of those a direct table (rows arriving in another order, from an index led by
+    /// other columns).
     @inline(__always) func row(of pingID: Int64) -> Int? {
-        guard let rowIndex, let row = rowIndex.row(of: pingID, hint: hint) else { return nil }
+        guard let rowIndex else { return nil }
+        if hint < rowIndex.count && rowIndex.pingIDs[hint] == pingID { hint += 1; return hint - 1 }
+        if let dense { return dense.row(of: pingID) }
+        misses += 1
+        if misses == 32, let context { dense = context.denseIndex(for: rowIndex) }
+        guard let row = rowIndex.row(of: pingID, hint: hint) else { return nil }
         hint = row + 1
         return row
     }
@@ -187,6 +211,7 @@ private func text(_ value: OpaquePointer?) -> String? {
 private func start(_ state: HistogramSumState, _ ctx: OpaquePointer?, _ argc: Int32, _ argv: UnsafeMutablePointer<OpaquePointer?>) {
     state.started = true
     guard let context = sqlite3_user_data(ctx).map({ Unmanaged<HistogramSQLContext>.fromOpaque($0).takeUnretainedValue() }) else { return }
+    state.context = context
     guard let name = text(argv[1]) else { state.error = "histogram_sum: the histogram name must be text"; return }
     let columns: [HistogramColumn]
     do { columns = try context.current().column(named: name) } catch { state.error = "\(error)"; return }

@@ -48,6 +48,40 @@ struct HistogramSQLTests {
         #expect(try store.rows("SELECT histogram_sum(ping_id, 'NOPE'), histogram_count(ping_id, 'NOPE') FROM pings") == [["NULL", "0"]])
     }
 
+    /// Rows reaching the aggregates in any order (an index led by other columns, a sorted subquery) give the
+    /// same sums as rows in `ping_id` order: the lookup falls back from the ascending hint to a direct table.
+    @Test func rowOrderDoesNotChangeTheSums() throws {
+        let fixture = LayoutFixture()
+        let store = try fixture.openStore()
+        _ = try Importer(store: store, options: .init(jobs: 2)).run(roots: [Fixtures.repoPath("datasets/sample/storage")])
+        let ordered = try store.rows("""
+            SELECT appUpdateChannel, histogram_sum(ping_id, 'SAMPLE_GC_MS'), histogram_count(ping_id, 'SAMPLE_GC_MS')
+            FROM (SELECT * FROM pings ORDER BY ping_id) GROUP BY 1 ORDER BY 1
+            """)
+        for shuffled in ["ORDER BY document_id", "ORDER BY ping_id DESC", "ORDER BY (ping_id * 7919) % 363"] {
+            let rows = try store.rows("""
+                SELECT appUpdateChannel, histogram_sum(ping_id, 'SAMPLE_GC_MS'), histogram_count(ping_id, 'SAMPLE_GC_MS')
+                FROM (SELECT * FROM pings \(shuffled)) GROUP BY 1 ORDER BY 1
+                """)
+            // Bucket counts and integer statistics exactly; the double statistics (log sums) are floating-point
+            // sums, equal up to rounding in another order.
+            #expect(rows.map { [$0[0], $0[2]] } == ordered.map { [$0[0], $0[2]] }, "\(shuffled)")
+            for (row, want) in zip(rows, ordered) {
+                let got = row[1].dropFirst().dropLast().split(separator: ","), expected = want[1].dropFirst().dropLast().split(separator: ",")
+                #expect(got.count == expected.count)
+                for (a, b) in zip(got, expected) {
+                    if let x = Int64(a), let y = Int64(b) {
+                        #expect(x == y, "\(shuffled) \(row[0])")
+                    } else {
+                        let x = try #require(Double(a)), y = try #require(Double(b))
+                        #expect(abs(x - y) <= 1e-12 * max(1, abs(y)), "\(shuffled) \(row[0])")
+                    }
+                }
+            }
+        }
+        #expect(ordered.count >= 4)
+    }
+
     /// BR-11: sums beyond 2^53 stay exact; a count beyond int64 is a bad line, never rounded.
     @Test func br11SumsAreExact() throws {
         func gc(_ b0: String, _ s: String) -> String { #"{"ver":2,"histograms":{"GC_MS":["# + b0 + String(repeating: ",0", count: 49) + ",\(s),-1,-1,-1,-1]}}" }
