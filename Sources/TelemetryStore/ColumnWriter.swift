@@ -112,8 +112,16 @@ final class ColumnWriter {
     /// on a histogram name/layout's first row.
     /// - Throws: `HistogramColumnError.columnFile` when a new file cannot be created.
     func append(pingID: Int64, encoded: UnsafeRawBufferPointer) throws {
-        for entry in EncodedHistograms(bytes: encoded) {
-            let slot = try self.slot(entry.name, entry.bucketCount)
+        for (position, entry) in EncodedHistograms(bytes: encoded).enumerated() {
+            // Pings of one kind list their histograms in the same order: try the previous ping's column at this
+            // position before hashing the name.
+            let slot: Int
+            if position < predicted.count, matches(predicted[position], entry.name, entry.bucketCount) {
+                slot = predicted[position]
+            } else {
+                slot = try self.slot(entry.name, entry.bucketCount)
+                if position < predicted.count { predicted[position] = slot } else { predicted.append(slot) }
+            }
             let last = columns[slot].pendingRows > 0 ? columns[slot].pendingLast : columns[slot].state.lastPingID
             guard pingID > last else { continue }   // ping ids only grow; never write a row out of order
             appendVarint(UInt64(pingID - last), to: &columns[slot].pending)
@@ -121,6 +129,16 @@ final class ColumnWriter {
             columns[slot].pending.append(contentsOf: entry.body)
             columns[slot].pendingRows += 1
             columns[slot].pendingLast = pingID
+        }
+    }
+
+    /// Column slot per histogram position of the previous ping (`append`).
+    private var predicted: [Int] = []
+
+    private func matches(_ slot: Int, _ name: UnsafeRawBufferPointer, _ n: Int) -> Bool {
+        guard columns[slot].bucketCount == n, columns[slot].name.count == name.count else { return false }
+        return columns[slot].name.withUnsafeBytes { stored in
+            name.isEmpty || memcmp(stored.baseAddress!, name.baseAddress!, name.count) == 0
         }
     }
 
