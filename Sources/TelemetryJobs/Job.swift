@@ -189,7 +189,7 @@ public final class JobPing {
     public func histograms() throws -> [String: StoredHistogram] {
         if let reader, let columns = try reader.columns() {
             var result: [String: StoredHistogram] = [:]
-            for name in columns.names {
+            for name in columns.byName.keys {   // unsorted: a dictionary result; `names` would sort per ping
                 if let histogram = try reader.histogram(name, pingID: pingID, columns: columns) { result[name] = histogram }
             }
             return result
