@@ -70,6 +70,8 @@ EOF
 
 die() { echo "bench-convert: $*" >&2; exit 2; }
 say() { echo "==> $*" >&2; }
+# shellcheck source=scripts/bench-common.sh
+source "$SCRIPTS/bench-common.sh"   # dataset_state, wait_quiet, measure, set_inproc
 
 while (($#)); do
     case $1 in
@@ -189,55 +191,8 @@ cat "${RAWLOGS[@]}" >/dev/null   # into the page cache
 find "$DATA/histogram-cache" -type f -exec cat {} + >/dev/null
 
 # --- measuring -------------------------------------------------------------------------------------------------
-HZ=$(getconf CLK_TCK)
-cpu_busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
-
-# Waits (at most QUIET_WAIT s) until the machine used less than a quarter of a core over the last second:
-# another engineer's build or test run on this 2-core machine would otherwise slow the command down.
-wait_quiet() {
-    local waited=0 a b
-    while ((waited < QUIET_WAIT)); do
-        a=$(cpu_busy); sleep 1; b=$(cpu_busy)
-        (((b - a) * 4 < HZ)) && return 0
-        waited=$((waited + 1))
-    done
-    ((QUIET_WAIT == 0)) || say "the machine is still busy after ${QUIET_WAIT} s of waiting; measuring anyway"
-}
 printf 'round\tkey\twall_s\trss_kb\tuser_s\tsys_s\tother_cpu_s\tfs_out_blocks\tinproc_s\n' >"$RUN/results.tsv"
 
-# measure KEY ROUND COMMAND... : runs COMMAND once under /usr/bin/time -v (stdin: $MEASURE_IN or /dev/null,
-# stdout: $MEASURE_OUT or RUN/KEY.ROUND.out) and appends a results.tsv row (in-process seconds: $INPROC, set
-# afterwards by the caller with set_inproc).
-measure() {
-    local key=$1 round=$2 base rc before after
-    shift 2
-    base=$RUN/$key.$round
-    sync
-    wait_quiet
-    before=$(cpu_busy)
-    set +e
-    timeout --kill-after=10 "$TIMEOUT" /usr/bin/time -v -o "$base.time" "$@" \
-        <"${MEASURE_IN:-/dev/null}" >"${MEASURE_OUT:-$base.out}" 2>"$base.err"
-    rc=$?
-    set -e
-    after=$(cpu_busy)
-    ((rc != 124 && rc != 137)) || die "$key timed out after $TIMEOUT s: $*"
-    if ((rc != 0)); then
-        tail -n 20 "$base.err" >&2
-        die "$key failed (exit $rc): $*"
-    fi
-    awk -F': ' -v key="$key" -v round="$round" -v busy="$(((after - before)))" -v hz="$HZ" '
-        /Elapsed \(wall clock\)/ { n = split($NF, p, ":"); wall = 0; for (i = 1; i <= n; i++) wall = wall * 60 + p[i] }
-        /Maximum resident set size/ { rss = $NF }
-        /User time \(seconds\)/ { user = $NF }
-        /System time \(seconds\)/ { sys = $NF }
-        /File system outputs/ { fsout = $NF }
-        END { other = busy / hz - user - sys; if (other < 0) other = 0
-              printf "%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%d\t-\n", round, key, wall, rss, user, sys, other, fsout }' \
-        "$base.time" >>"$RUN/results.tsv"
-    say "$(printf '%-8s' "$key") $(tail -n 1 "$RUN/results.tsv" | awk -F'\t' '{printf "wall %6.2f s  peak RSS %5.0f MB  cpu %5.1f s  other cpu %4.1f s", $3, $4 / 1024, $5 + $6, $7}')"
-}
-set_inproc() { sed -i '$ s/\t-$/\t'"$1"'/' "$RUN/results.tsv"; }   # in-process seconds into the row just written
 json_get() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # te_convert KEY ROUND JOBS: one convert into a fresh output directory, then its summary and output are checked

@@ -72,6 +72,8 @@ EOF
 
 die() { echo "bench-query: $*" >&2; exit 2; }
 say() { echo "==> $*" >&2; }
+# shellcheck source=scripts/bench-common.sh
+source "$SCRIPTS/bench-common.sh"   # dataset_state
 
 while (($#)); do
     case $1 in
@@ -135,27 +137,6 @@ cleanup() {
 trap cleanup EXIT
 
 # --- datasets ----------------------------------------------------------------------------------------------------
-# Prints ok (cached, complete), stale (our manifest, other parameters or incomplete), foreign or none.
-dataset_state() {
-    python3 - "$1" "$2" "$SEED" "$REASONS" <<'EOF'
-import json, os, sys
-out, pings, seed, reasons = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-mpath, storage = os.path.join(out, "MANIFEST.json"), os.path.join(out, "storage")
-try:
-    with open(mpath) as f:
-        m = json.load(f)
-except (OSError, ValueError):
-    print("foreign" if os.path.exists(storage) or os.path.exists(mpath) else "none"); sys.exit()
-if m.get("generator") != "gen_pings.py":
-    print("foreign"); sys.exit()
-want = {"seed": seed, "pings": pings, "reasons": reasons, "start_date": "20131015", "days": 14,
-        "bad_fraction": 0.0, "duplicate_fraction": 0.0}
-same = all(m.get(k) == v for k, v in want.items())
-st = m.get("outputs", {}).get("storage")
-n = sum(1 for d, _, fs in os.walk(storage) for f in fs if f.endswith(".xz")) if os.path.isdir(storage) else -1
-print("ok" if same and st and st.get("files") == n and st.get("records") == pings else "stale")
-EOF
-}
 
 # DIR of the dataset of N pings: OUT itself when it holds exactly that (bench-import.sh's cache; never regenerated
 # here), else OUT/q-N, generated when missing or stale.
