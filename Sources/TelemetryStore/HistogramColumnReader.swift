@@ -95,26 +95,6 @@ public final class HistogramColumn: @unchecked Sendable {   // see Important
         guard at == dataEnd else { return damaged("\(dataEnd - at) byte(s) beyond the committed rows") }
         return .success(HistogramRows(base: base, bucketCount: bucketCount, pingIDs: pingIDs, offsets: offsets, name: name))
     }
-
-    /// The row of `pingID`, or nil when that ping does not carry this histogram in this layout (or the file is
-    /// damaged). See `HistogramRows.row(of:hint:)`.
-    public func row(of pingID: Int64, hint: Int = 0) -> Int? { (try? rows())?.row(of: pingID, hint: hint) }
-
-    /// The `ping_id` of row `row` (0-based, `row < rowCount`).
-    public func pingID(row: Int) -> Int64 { (try? rows())?.pingIDs[row] ?? 0 }
-
-    /// The bucket counts of row `row` (length `bucketCount`).
-    public func counts(row: Int) -> [Int64] { (try? rows())?.counts(row: row) ?? [] }
-
-    /// Statistic `index` (0 sum, 1 log_sum, 2 log_sum_squares, 3 sum_squares_lo, 4 sum_squares_hi) of row `row`.
-    public func statistic(row: Int, index: Int) -> HistogramStatistic {
-        (try? rows())?.statistic(row: row, index: index) ?? .integer(-1)
-    }
-
-    /// Row `row` as the storage-format array (`[b0…b(n-1), sum, log_sum, log_sum_squares, lo, hi]`); allocates.
-    public func storageArray(row: Int) -> [HistogramStatistic] {
-        counts(row: row).map { .integer($0) } + (0..<5).map { statistic(row: row, index: $0) }
-    }
 }
 
 /// The validated row index of one column: `ping_id` and body offset per row. Immutable, hence `Sendable`.
@@ -247,6 +227,12 @@ public final class HistogramRows: @unchecked Sendable {   // immutable; read-onl
                 body(statistic, .integer(unzigzag(readVarint(base, &at, end) ?? 0)))
             }
         }
+    }
+
+    /// Row `row` as the storage-format array (`[b0…b(n-1), sum, log_sum, log_sum_squares, lo, hi]`); allocates.
+    /// For tests and display.
+    public func storageArray(row: Int) -> [HistogramStatistic] {
+        counts(row: row).map { .integer($0) } + statistics(row: row)
     }
 
     /// Statistic `index` of row `row`.

@@ -54,9 +54,6 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
         return code == 0 ? nil : values[column][Int(code) - 1]
     }
 
-    /// The dictionary code of `column` at `row` (0 = NULL); equal codes mean equal values.
-    @inline(__always) public func code(row: Int, column: Int) -> UInt32 { codes[column][row] }
-
     /// The document id of the ping at `row`.
     public func documentID(row: Int) -> String {
         documentIDBytes.withUnsafeBufferPointer {

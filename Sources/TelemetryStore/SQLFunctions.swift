@@ -150,6 +150,7 @@ final class HistogramSumState {
     var error: String?
     /// `histogram_count`: every layout of the name, with a lookup hint each.
     var allColumns: [HistogramColumn] = []
+    var allRows: [HistogramRows] = []
     var hints: [Int] = []
 
     /// The connection's state, for the shared dense row tables.
@@ -257,12 +258,12 @@ private let histogramCountStep: @convention(c) (OpaquePointer?, Int32, UnsafeMut
               let name = text(argv[1]) else { state.error = "histogram_count: the histogram name must be text"; return }
         do { state.allColumns = try context.current().column(named: name) } catch { state.error = "\(error)"; return }
         state.hints = Array(repeating: 0, count: state.allColumns.count)
-        do { for column in state.allColumns { _ = try column.rows() } } catch { state.error = "\(error)"; return }
+        do { state.allRows = try state.allColumns.map { try $0.rows() } } catch { state.error = "\(error)"; return }
     }
     guard state.error == nil, sqlite3_value_type(argv[0]) == SQLITE_INTEGER else { return }
     let pingID = sqlite3_value_int64(argv[0])
-    for (index, column) in state.allColumns.enumerated() {
-        if let row = column.row(of: pingID, hint: state.hints[index]) { state.hints[index] = row + 1; state.pings += 1; break }
+    for index in state.allRows.indices {
+        if let row = state.allRows[index].row(of: pingID, hint: state.hints[index]) { state.hints[index] = row + 1; state.pings += 1; break }
     }
 }
 

@@ -24,14 +24,16 @@ func payloadHistograms(_ store: Store) throws -> [String: [String]] {
 }
 
 /// Every row of every column: (ping_id, name) → storage array.
-func columnHistograms(_ columns: HistogramColumns) -> [String: [HistogramStatistic]] {
+func columnHistograms(_ columns: HistogramColumns) throws -> [String: [HistogramStatistic]] {
     var result: [String: [HistogramStatistic]] = [:]
     for name in columns.names {
         for column in columns.column(named: name) {
-            for row in 0..<column.rowCount {
-                let key = "\(column.pingID(row: row)) \(name)"
+            let rows = try column.rows()
+            #expect(rows.count == column.rowCount)
+            for row in 0..<rows.count {
+                let key = "\(rows.pingIDs[row]) \(name)"
                 #expect(result[key] == nil, "\(key) in two layouts")
-                result[key] = column.storageArray(row: row)
+                result[key] = rows.storageArray(row: row)
             }
         }
     }
@@ -41,7 +43,7 @@ func columnHistograms(_ columns: HistogramColumns) -> [String: [HistogramStatist
 /// Checks that the columns hold exactly the payload JSON's histograms, value for value.
 func expectColumnsMatchPayloads(_ store: Store, sourceLocation: SourceLocation = #_sourceLocation) throws {
     let expected = try payloadHistograms(store)
-    let actual = columnHistograms(try HistogramColumns.open(store: store))
+    let actual = try columnHistograms(try HistogramColumns.open(store: store))
     #expect(Set(actual.keys) == Set(expected.keys), sourceLocation: sourceLocation)
     var mismatches = 0
     for (key, numbers) in expected {
@@ -79,12 +81,12 @@ struct ColumnFileTests {
         let fixture = LayoutFixture()
         let store = try fixture.openStore()
         _ = try Importer(store: store, options: .init(jobs: 2)).run(roots: [Fixtures.repoPath("datasets/sample/storage")])
-        let imported = columnHistograms(try HistogramColumns.open(store: store))
+        let imported = try columnHistograms(try HistogramColumns.open(store: store))
         let files = try FileManager.default.contentsOfDirectory(atPath: columnsDirectory(store)).sorted()
         var bytes: [String: Data] = [:]
         for file in files { bytes[file] = try Data(contentsOf: URL(fileURLWithPath: columnsDirectory(store) + "/" + file)) }
         try ColumnMaintenance.rebuild(store: store)
-        #expect(columnHistograms(try HistogramColumns.open(store: store)) == imported)
+        #expect(try columnHistograms(try HistogramColumns.open(store: store)) == imported)
         #expect(try FileManager.default.contentsOfDirectory(atPath: columnsDirectory(store)).sorted() == files)
         for file in files {
             #expect(try Data(contentsOf: URL(fileURLWithPath: columnsDirectory(store) + "/" + file)) == bytes[file], "\(file)")

@@ -96,7 +96,8 @@ struct HistogramSQLTests {
         #expect(text == "[3000000001" + String(repeating: ",0", count: 49) + ",9007199254740994,-1,-1,-1,-1]")
         let column = try #require(try HistogramColumns.open(store: store).column(named: "GC_MS").first)
         var swiftSum: Int64 = 0
-        for row in 0..<column.rowCount { if case let .integer(s) = column.statistic(row: row, index: 0) { swiftSum += s } }
+        let rows = try column.rows()
+        for row in 0..<rows.count { if case let .integer(s) = rows.statistic(row: row, index: 0) { swiftSum += s } }
         #expect(swiftSum == 9007199254740994)
     }
 
