@@ -34,7 +34,12 @@ let package = Package(
             dependencies: ["TelemetryCore", "TelemetryCompression", "TelemetryConvert", "CSQLite", "CSimdjson"]
         ),
         .target(name: "TelemetryJobs", dependencies: ["TelemetryStore", "TelemetryConvert", "TelemetryCore"]),
-        .target(name: "TelemetryShell", dependencies: ["TelemetryStore", "TelemetryJobs", "TelemetryCore", "CEditLine"]),
+        // The use cases both front doors call (docs/architecture.md "Operations").
+        .target(name: "TelemetryOperations", dependencies: ["TelemetryJobs", "TelemetryStore", "TelemetryConvert", "TelemetryCore"]),
+        .target(
+            name: "TelemetryShell",
+            dependencies: ["TelemetryOperations", "TelemetryStore", "TelemetryJobs", "TelemetryCore", "CEditLine"]
+        ),
         .target(
             name: "TelemetryIngest",
             dependencies: [
@@ -50,7 +55,7 @@ let package = Package(
             name: "telemetry",
             dependencies: [
                 "TelemetryCore", "TelemetryCompression", "TelemetryConvert", "TelemetryStore", "TelemetryShell", "TelemetryIngest",
-                "TelemetryS3", "TelemetryJobs",
+                "TelemetryS3", "TelemetryJobs", "TelemetryOperations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // Job scripts (docs/jobs.md) bind to TelemetryJobs' symbols in this executable at dlopen.
@@ -85,7 +90,10 @@ let package = Package(
             name: "TelemetryJobsTests",
             dependencies: ["TelemetryJobs", "TelemetryStore", "TelemetryConvert", "TelemetryCore", "TelemetryTestSupport"]
         ),
-        .testTarget(name: "TelemetryShellTests", dependencies: ["TelemetryShell", "TelemetryStore", "TelemetryTestSupport"]),
+        .testTarget(
+            name: "TelemetryShellTests",
+            dependencies: ["TelemetryShell", "TelemetryOperations", "TelemetryStore", "TelemetryTestSupport"]
+        ),
         .testTarget(
             name: "TelemetryS3Tests",
             dependencies: ["TelemetryS3", "TelemetryCore", "TelemetryTestSupport", "telemetry",

@@ -1,5 +1,6 @@
 import Foundation
 import TelemetryJobs
+import TelemetryOperations
 
 extension ShellSession {
     // MARK: .job
@@ -14,16 +15,8 @@ extension ShellSession {
         guard store != nil else { throw ShellError.noStore(path: storePath) }
         let jobArguments = arguments.dropFirst().map(String.init)
         let options = JobOptions(selection: JobSelection(filter: filter?.schema))
-        let path = storePath
-        let runner: @Sendable () async throws -> JobResult
-        if name.hasSuffix(".swift") {
-            let entry = try JobScript.load(path: expandingTilde(name))
-            runner = { try await entry.run(jobArguments, path, options) }
-        } else {
-            let entry = try JobRegistry.entry(named: name)
-            runner = { try await entry.run(jobArguments, path, options) }
-        }
-        let execution = BlockingJobRun(runner)
+        let job = name.hasSuffix(".swift") ? expandingTilde(name) : name
+        let execution = try JobOperation.launch(job: job, arguments: jobArguments, storePath: storePath, options: options)
         let result: JobResult
         do {
             result = try interrupts.map { try $0.during(cancel: { execution.cancel() }) { try execution.wait() }.value }

@@ -1,4 +1,5 @@
 import Foundation
+import TelemetryOperations
 import TelemetryStore
 #if canImport(Glibc)
 import Glibc
@@ -64,7 +65,7 @@ public enum Repl {
             return 2
         }
         session.settings = settings
-        for (name, value) in parameters { session.setParameter(name, to: ShellSession.parameterValue(value)) }
+        for (name, value) in parameters { session.setParameter(name, to: QueryOperation.parameterValue(value)) }
         return exitStatus(session.run(input), session: session)
     }
 

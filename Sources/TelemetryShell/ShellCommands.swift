@@ -1,5 +1,6 @@
 import Foundation
 import TelemetryCore
+import TelemetryOperations
 import TelemetryStore
 #if canImport(Glibc)
 import Glibc
@@ -196,13 +197,16 @@ extension ShellSession {
         // The importer writes to `pings`: lift the filter's TEMP views while it runs.
         if filter != nil { try SessionFilter.remove(from: store) }
         defer { catalog.invalidate() }
-        let importer = Importer(store: store, options: ImportOptions(filter: importFilter))
         let progress = TerminalProgress()
         let flag = CancelFlag()
-        let summary: ImportSummary
+        let report: ImportReport
+        let errors = self.errors
         do {
-            let run = { try importer.run(roots: paths, progress: { progress.update($0) }, isCancelled: { flag.isRaised }) }
-            summary = try interrupts.map { try $0.during(cancel: { flag.raise() }, run).value } ?? run()
+            let run = {
+                try ImportOperation.run(ImportRequest(roots: paths, filter: importFilter), store: store,
+                                        notice: { errors.write($0 + "\n") }, progress: { progress.update($0) }, isCancelled: { flag.isRaised })
+            }
+            report = try interrupts.map { try $0.during(cancel: { flag.raise() }, run).value } ?? run()
             progress.finish()
         } catch {
             progress.finish()
@@ -210,34 +214,9 @@ extension ShellSession {
             throw error
         }
         if let filter { try filter.apply(to: store) }
-        errors.write(Self.importReport(summary, showsTime: isInteractive))
-        if summary.interrupted { throw ShellError.interrupted }
-    }
-
-    /// What an import did, in a few lines (no store path, and no time unless asked: scripts print the same
-    /// text on every run).
-    static func importReport(_ summary: ImportSummary, showsTime: Bool) -> String {
-        var text = "Imported \(summary.pings) ping\(summary.pings == 1 ? "" : "s") from \(summary.filesImported) file\(summary.filesImported == 1 ? "" : "s")"
-        if showsTime { text += String(format: " in %.2f s", summary.seconds) }
-        text += ".\n"
-        var skipped: [String] = []
-        if summary.filesUnchanged > 0 { skipped.append("\(summary.filesUnchanged) unchanged") }
-        if summary.filesExcluded > 0 { skipped.append("\(summary.filesExcluded) excluded by the filter") }
-        if !skipped.isEmpty { text += "Skipped files: " + skipped.joined(separator: ", ") + ".\n" }
-        if summary.badLineCount > 0 {
-            let reasons = summary.badLines.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            text += "Bad lines: \(summary.badLineCount) (\(reasons)).\n"
-        }
-        if !summary.fileErrors.isEmpty {
-            text += "File errors: \(summary.fileErrors.count).\n"
-            for failure in summary.fileErrors.prefix(5) { text += "  [\(failure.reason)] \(failure.message)\n" }
-            if summary.fileErrors.count > 5 { text += "  … and \(summary.fileErrors.count - 5) more\n" }
-        }
-        if summary.badLineCount > 0 || !summary.fileErrors.isEmpty {
-            text += "Details: SELECT path, line, reason, message FROM import_errors;\n"
-        }
-        if summary.interrupted { text += "Interrupted: the files done are committed; run the same .import again to finish.\n" }
-        return text
+        errors.write(report.shellText(showsTime: isInteractive))
+        if let message = report.environmentFailureMessage { throw ShellError.operationFailed(message: message) }
+        if report.summary.interrupted { throw ShellError.interrupted }
     }
 
     // MARK: .output, .once
@@ -265,7 +244,7 @@ extension ShellSession {
             guard arguments.count == 3 else { throw usage }
             let key = Self.parameterKey(String(arguments[1]))
             guard !key.isEmpty else { throw usage }
-            setParameter(key, to: Self.parameterValue(String(arguments[2])))
+            setParameter(key, to: QueryOperation.parameterValue(String(arguments[2])))
         case "unset":
             guard arguments.count == 2 else { throw usage }
             let key = Self.parameterKey(String(arguments[1]))
@@ -283,21 +262,6 @@ extension ShellSession {
             throw usage
         }
         catalog.parameterNames = parameters.keys.sorted()
-    }
-
-    /// A parameter's value from its text: `NULL`; `'…'` is text (quotes removed, `''` → `'`); an integer or a
-    /// real number; anything else is text as written. (`.param set day 20131015` is an integer, which still
-    /// equals the text `'20131015'` in a `TEXT` column: SQLite applies the column's affinity.)
-    public static func parameterValue(_ text: String) -> SQLValue {
-        if text.uppercased() == "NULL" { return .null }
-        if text.count >= 2, text.hasPrefix("'"), text.hasSuffix("'") {
-            return .text(String(text.dropFirst().dropLast()).replacingOccurrences(of: "''", with: "'"))
-        }
-        if let integer = Int64(text) { return .integer(integer) }
-        if text.contains(where: \.isNumber), text.allSatisfy({ $0.isNumber || "+-.eE".contains($0) }), let real = Double(text) {
-            return .real(real)
-        }
-        return .text(text)
     }
 
     /// `value` written as SQL.

@@ -29,6 +29,8 @@ public enum ShellError: Error, Equatable, CustomStringConvertible {
     case scriptTooDeep(path: String, depth: Int)
     /// The running query or import was cancelled with Ctrl-C.
     case interrupted
+    /// An operation stopped on an environment failure (an unreadable histogram cache file, …); `message` says which.
+    case operationFailed(message: String)
 
     public var description: String {
         switch self {
@@ -49,6 +51,7 @@ public enum ShellError: Error, Equatable, CustomStringConvertible {
             "\(path): the filter has \(filter) dimensions, the store's schema \(store)"
         case let .scriptTooDeep(path, depth): "\(path): .run nested \(depth) deep; is a script running itself?"
         case .interrupted: "interrupted"
+        case let .operationFailed(message): message
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import TelemetryCore
+import TelemetryOperations
 import TelemetryStore
 #if canImport(Glibc)
 import Glibc
@@ -216,7 +217,7 @@ public struct ShellSession {
         let showsTicker = isInteractive && isatty(2) == 1
         do {
             try cancellable(store) {
-                try store.forEachStatement(sql, parameters: parameters) { statement in
+                try QueryOperation.forEachStatement(sql, on: store, parameters: parameters) { statement in
                     let started = DispatchTime.now()
                     let ticker = showsTicker ? ElapsedTicker() : nil
                     let columnCount = statement.columnCount

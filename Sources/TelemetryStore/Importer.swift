@@ -86,6 +86,14 @@ public struct ImportSummary: Sendable, Equatable {
     public var hadFailures: Bool { badLineCount > 0 || !fileErrors.isEmpty || interrupted }
 }
 
+/// What an import is about to read, after the walk and the skip of unchanged files (`Importer.run`'s `planned`).
+public struct ImportPlanSummary: Sendable, Equatable {
+    /// Files to read (new, changed or retried).
+    public var filesToRead = 0
+    /// Of `filesToRead`, raw submission logs (converted record by record with `ImportOptions.payloadConverter`).
+    public var rawLogsToRead = 0
+}
+
 /// Imports storage-format files into a `Store` (docs/store.md "Import").
 ///
 /// Files are read in parallel by `options.jobs` parser threads (decompress, split lines, validate JSON with
@@ -104,12 +112,13 @@ public final class Importer {
 
     /// Imports every file under `roots`.
     /// - Parameters:
+    ///   - planned: called once on this thread before the first file is read, with what will be read.
     ///   - progress: called on this thread about 10 times a second and once at the end.
     ///   - isCancelled: polled between chunks; when true the file in progress is rolled back and the run ends.
     /// - Throws: `StoreError.inputNotFound` for a missing root (before anything is written), `StoreError.sqlite`
     ///   when the store cannot be written (disk full, ...). Bad lines and damaged files are not thrown: they are
     ///   counted in the summary and recorded in `import_errors`.
-    public func run(roots: [String], progress: ((ImportProgress) -> Void)? = nil,
+    public func run(roots: [String], planned: ((ImportPlanSummary) -> Void)? = nil, progress: ((ImportProgress) -> Void)? = nil,
                     isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ImportSummary {
         let started = Date()
         var summary = ImportSummary()
@@ -145,6 +154,7 @@ public final class Importer {
             work.append((candidate, previous))
         }
 
+        planned?(ImportPlanSummary(filesToRead: work.count, rawLogsToRead: work.count { $0.0.isRawLog }))
         var state = ImportProgress()
         state.filesTotal = work.count
         state.compressedBytesTotal = work.reduce(0) { $0 + $1.0.size }

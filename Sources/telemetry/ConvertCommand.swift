@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TelemetryConvert
 import TelemetryCore
+import TelemetryOperations
 import TelemetryShell
 
 struct ConvertCommand: ParsableCommand {
@@ -76,31 +77,29 @@ struct ConvertCommand: ParsableCommand {
         options.maxFileBytes = maxFileSize
         options.preset = xzPreset
         options.maxUncompressedBytes = maxUncompressed
-        if histogramCache == nil && histogramServer == nil {
-            printError("warning: no --histogram-cache or --histogram-server: pings with histograms will be unknown_revision")
-        }
-        let cache = RevisionCache(cacheDirectory: histogramCache, histogramServer: histogramServer)
-        let failure = FailureBox()
-        let converter = Converter(outputDirectory: out, options: options, payloadConverter: PayloadConverter(
-            compact: HistogramCompactor.compacting(with: cache, environmentFailure: { failure.record("\($0)") })))
         let interrupt = InterruptFlag()
         interrupt.install()
         let bar = TerminalProgress()
         let summary: ConvertSummary
+        let environmentFailure: String?
         do {
-            summary = try converter.run(inputs: inputs, progress: { p in
-                bar.update(label: "records \(p.records)  rejected \(p.rejected)", done: p.bytesDone, total: p.bytesTotal,
-                           filesDone: p.filesDone, filesTotal: p.filesTotal, bytesPerSecond: p.elapsedSeconds > 0 ? Double(p.bytesDone) / p.elapsedSeconds : 0,
-                           elapsed: p.elapsedSeconds)
-            }, isCancelled: { interrupt.isRaised || failure.message != nil })
+            (summary, environmentFailure) = try ConvertOperation.run(
+                inputs: inputs, outputDirectory: out, options: options,
+                source: HistogramDefinitionSource(directory: histogramCache, server: histogramServer),
+                notice: { printError($0) },
+                progress: { p in
+                    bar.update(label: "records \(p.records)  rejected \(p.rejected)", done: p.bytesDone, total: p.bytesTotal,
+                               filesDone: p.filesDone, filesTotal: p.filesTotal, bytesPerSecond: p.elapsedSeconds > 0 ? Double(p.bytesDone) / p.elapsedSeconds : 0,
+                               elapsed: p.elapsedSeconds)
+                }, isCancelled: { interrupt.isRaised })
         } catch {
             bar.finish()
             printError("\(error)")
             throw ExitCode(2)
         }
         bar.finish()
-        if let message = failure.message {
-            printError("\(message); stopped (the files written so far are complete)")
+        if let environmentFailure {
+            printError("\(environmentFailure); stopped (the files written so far are complete)")
             throw ExitCode(2)
         }
         print(json ? ConvertReport.json(summary) : ConvertReport.text(summary), terminator: "")
@@ -108,44 +107,3 @@ struct ConvertCommand: ParsableCommand {
     }
 }
 
-/// Text and JSON forms of a `ConvertSummary`, like the seed converter's closing report.
-enum ConvertReport {
-    static func text(_ s: ConvertSummary) -> String {
-        let mbIn = Double(s.bytesIn) / 1e6, mbOut = Double(s.bytesOut) / 1e6
-        var out = "Processed \(s.processed) records from \(s.inputFiles) file(s) in \(String(format: "%.2f", s.seconds)) s: "
-        out += "\(s.converted) converted, \(s.rejected) rejected.\n"
-        out += String(format: "MB in %.2f (%.1f MB/s), MB out %.2f uncompressed, %.2f compressed, %d file(s) written.\n",
-                      mbIn, s.seconds > 0 ? mbIn / s.seconds : 0, mbOut, Double(s.compressedBytesOut) / 1e6, s.filesWritten.count)
-        if !s.failures.isEmpty {
-            out += "Failures: " + s.failures.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ") + ".\n"
-        }
-        if !s.warnings.isEmpty {
-            out += "Warnings: " + s.warnings.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ".\n"
-        }
-        if s.skippedBytes > 0 { out += "Skipped bytes: \(s.skippedBytes).\n" }
-        if !s.unknownHistograms.isEmpty {
-            let names = s.unknownHistograms.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            out += "Unknown histograms (dropped): " + names.prefix(20).map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
-            out += names.count > 20 ? ", … (\(names.count) names)\n" : "\n"
-        }
-        if !s.mismatchedHistograms.isEmpty {
-            let names = s.mismatchedHistograms.sorted { $0.key < $1.key }
-            out += "Definition mismatches: " + names.prefix(20).map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + "\n"
-        }
-        for error in s.inputErrors.prefix(20) { out += "Input error: \(error)\n" }
-        return out
-    }
-
-    static func json(_ s: ConvertSummary) -> String {
-        let object: [String: Any] = [
-            "input_files": s.inputFiles, "processed": s.processed, "converted": s.converted, "rejected": s.rejected,
-            "failures": Dictionary(uniqueKeysWithValues: s.failures.map { ($0.key.rawValue, $0.value) }),
-            "warnings": s.warnings, "unknown_histograms": s.unknownHistograms, "definition_mismatches": s.mismatchedHistograms,
-            "skipped_bytes": s.skippedBytes, "bytes_in": s.bytesIn, "bytes_out": s.bytesOut,
-            "compressed_bytes_out": s.compressedBytesOut, "files_written": s.filesWritten, "input_errors": s.inputErrors,
-            "seconds": s.seconds,
-        ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self) + "\n"
-    }
-}

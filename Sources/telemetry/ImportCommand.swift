@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TelemetryConvert
 import TelemetryCore
+import TelemetryOperations
 import TelemetryS3
 import TelemetryShell
 import TelemetryStore
@@ -99,93 +100,30 @@ struct ImportCommand: ParsableCommand {
         let interrupt = InterruptFlag()
         interrupt.install()
         let progress = TerminalProgress()
-        let jobCount = jobs ?? ProcessInfo.processInfo.activeProcessorCount
-        // The store remembers the histogram cache (docs/sql.md): a given option replaces the remembered value,
-        // an absent one keeps it; conversion and the SQL bound-based functions both use the remembered setting.
-        let histogramSetting: HistogramCacheSetting
-        do {
-            if histogramCache != nil || histogramServer != nil {
-                try store.rememberHistogramCache(directory: histogramCache, server: histogramServer)
-            }
-            histogramSetting = try store.histogramCacheSetting()
-        } catch {
-            printError("\(error)")
-            throw ExitCode(2)
-        }
-        let cache = RevisionCache(cacheDirectory: histogramSetting.directory, histogramServer: histogramSetting.server)
-        let failure = FailureBox()
-        let converter = PayloadConverter(compact: HistogramCompactor.compacting(with: cache, environmentFailure: { failure.record("\($0)") }))
-        var importOptions = ImportOptions(filter: filterSchema, jobs: jobCount, maxLineBytes: maxLineBytes, payloadConverter: converter)
-        importOptions.histogramColumns = histogramColumns
-        let importer = Importer(store: store, options: importOptions)
+        var request = ImportRequest(roots: [], filter: filterSchema)
+        request.jobs = jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        request.maxLineBytes = maxLineBytes
+        request.histogramColumns = histogramColumns
+        request.histogramCache = histogramCache
+        request.histogramServer = histogramServer
         let fetched = try s3.fetch(s3Selected, progress: progress, json: json, isCancelled: { interrupt.isRaised })
-        let roots = paths.filter { !S3Location.isS3URL($0) } + fetched.localPaths
-        let summary: ImportSummary
+        request.roots = paths.filter { !S3Location.isS3URL($0) } + fetched.localPaths
+        let report: ImportReport
         do {
-            summary = try importer.run(roots: roots, progress: { progress.update($0) }, isCancelled: { interrupt.isRaised || failure.message != nil })
+            report = try ImportOperation.run(request, store: store, notice: { printError($0) }, progress: { progress.update($0) },
+                                             isCancelled: { interrupt.isRaised })
         } catch {
             progress.finish()
             printError("\(error)")
             throw ExitCode(2)
         }
         progress.finish()
-        if let message = failure.message {
-            printError("\(message); stopped (the files imported so far are committed)")
+        if let message = report.environmentFailureMessage {
+            printError(message)
             throw ExitCode(2)
         }
-        print(json ? ImportReport.json(summary, store: store.path) : ImportReport.text(summary, store: store.path), terminator: "")
-        if summary.hadFailures || fetched.hadFailures { throw ExitCode(1) }
-    }
-}
-
-/// Text and JSON forms of an `ImportSummary`.
-enum ImportReport {
-    static func text(_ s: ImportSummary, store: String) -> String {
-        let mb = Double(s.uncompressedBytes) / 1e6
-        let rate = s.seconds > 0 ? mb / s.seconds : 0
-        var out = "Imported \(s.pings) pings from \(s.filesImported) file(s) into \(store) in \(String(format: "%.2f", s.seconds)) s"
-        out += " (\(String(format: "%.1f", mb)) MB of JSON, \(String(format: "%.1f", rate)) MB/s)"
-        var notes: [String] = []
-        if s.filesUnchanged > 0 { notes.append("\(s.filesUnchanged) unchanged file(s) skipped") }
-        if s.filesUnchangedWithErrors > 0 {
-            notes.append("\(s.filesUnchangedWithErrors) of them still with errors from an earlier import (see import_errors)")
-        }
-        if s.filesReplaced > 0 { notes.append("\(s.filesReplaced) changed file(s) replaced") }
-        if s.filesExcluded > 0 { notes.append("\(s.filesExcluded) file(s) excluded by the filter") }
-        if s.recordsExcluded > 0 { notes.append("\(s.recordsExcluded) raw-log record(s) excluded by the filter") }
-        if !notes.isEmpty { out += "; " + notes.joined(separator: ", ") }
-        out += ".\n"
-        if s.badLineCount > 0 {
-            let parts = s.badLines.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-            out += "Bad lines: \(s.badLineCount) (\(parts.joined(separator: ", "))).\n"
-        } else {
-            out += "Bad lines: 0.\n"
-        }
-        if !s.warnings.isEmpty {
-            out += "Warnings: " + s.warnings.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ".\n"
-        }
-        if !s.fileErrors.isEmpty {
-            out += "File errors: \(s.fileErrors.count)\n"
-            for error in s.fileErrors.prefix(20) { out += "  [\(error.reason)] \(error.message)\n" }
-            if s.fileErrors.count > 20 { out += "  … and \(s.fileErrors.count - 20) more\n" }
-        }
-        if s.badLineCount > 0 || !s.fileErrors.isEmpty {
-            out += "Details: telemetry query \"SELECT path, line, reason, message FROM import_errors\"\n"
-        }
-        if s.interrupted { out += "Interrupted: the files done are committed; run the same command again to finish.\n" }
-        return out
-    }
-
-    static func json(_ s: ImportSummary, store: String) -> String {
-        var object: [String: Any] = [
-            "store": store, "files_found": s.filesFound, "files_imported": s.filesImported, "files_replaced": s.filesReplaced,
-            "files_unchanged": s.filesUnchanged, "files_unchanged_with_errors": s.filesUnchangedWithErrors, "files_excluded": s.filesExcluded, "records_excluded": s.recordsExcluded, "pings": s.pings,
-            "bad_lines": s.badLines, "bad_line_count": s.badLineCount, "warnings": s.warnings,
-            "compressed_bytes": s.compressedBytes, "uncompressed_bytes": s.uncompressedBytes,
-            "seconds": s.seconds, "interrupted": s.interrupted,
-        ]
-        object["file_errors"] = s.fileErrors.map { ["path": $0.path, "reason": $0.reason, "message": $0.message] }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self) + "\n"
+        print(json ? report.json : report.text, terminator: "")
+        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+        if fetched.hadFailures { throw ExitCode(1) }
     }
 }

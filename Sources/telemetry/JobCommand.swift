@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TelemetryCore
 import TelemetryJobs
+import TelemetryOperations
 import TelemetryStore
 
 /// `telemetry job NAME|FILE.swift [job args] …`: runs a MapReduce job over the store (docs/jobs.md).
@@ -87,14 +88,7 @@ struct JobCommand: ParsableCommand {
             throw StoreError.missingStore(path: storePath)
         }
         let arguments = Array(job.dropFirst())
-        let runner: @Sendable () async throws -> JobResult
-        if name.hasSuffix(".swift") {
-            let plugin = try JobScript.load(path: name)
-            runner = { try await plugin.run(arguments, storePath, options) }
-        } else {
-            let entry = try JobRegistry.entry(named: name)
-            runner = { try await entry.run(arguments, storePath, options) }
-        }
+        let runner = try JobOperation.runner(job: name, arguments: arguments, storePath: storePath, options: options)
         signal(SIGINT, SIG_IGN)
         var result: JobResult?
         try RepeatTiming.measure(runs: repeatCount) { _ in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TelemetryOperations
 import TelemetryShell
 import TelemetryStore
 #if canImport(Glibc)
@@ -27,6 +28,9 @@ struct QueryCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Read the SQL from a file instead.", valueName: "file"))
     var file: String?
 
+    @Option(name: .long, help: ArgumentHelp("A value for the parameter :name, @name or $name (repeatable; NULL is NULL, numbers are numbers, anything else text). A parameter the SQL names without a value is an error.", valueName: "name=value"))
+    var param: [String] = []
+
     @Option(help: ArgumentHelp("Output format: table, csv, tsv, json, markdown or line.", valueName: "format"))
     var format: OutputFormat = .table
 
@@ -42,6 +46,7 @@ struct QueryCommand: ParsableCommand {
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1") }
         if sql == nil && file == nil { throw ValidationError("give the SQL as an argument or with --file") }
         if sql != nil && file != nil { throw ValidationError("give either the SQL argument or --file, not both") }
+        do { _ = try QueryOperation.parameters(param) } catch { throw ValidationError("\(error)") }
         if let file, !FileManager.default.isReadableFile(atPath: file) {
             throw ValidationError("\(file): cannot read the SQL file")
         }
@@ -64,11 +69,12 @@ struct QueryCommand: ParsableCommand {
             printError("\(error)")
             throw ExitCode(2)
         }
+        let parameters = try QueryOperation.parameters(param)
         let isTerminal = isatty(1) == 1
         let renderer = ResultRenderer(format: format, headers: !noHeader, maxWidth: isTerminal && format == .table ? terminalWidth() : nil)
         do {
             try RepeatTiming.measure(runs: repeatCount) { isLast in
-                try store.forEachStatement(text) { statement in
+                try QueryOperation.forEachStatement(text, on: store, parameters: parameters) { statement in
                     let columnCount = statement.columnCount
                     var result = Store.QueryResult(columns: (0..<columnCount).map { statement.columnName($0) }, rows: [])
                     while try statement.step() { result.rows.append((0..<columnCount).map { statement.value($0) }) }

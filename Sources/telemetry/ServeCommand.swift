@@ -3,6 +3,7 @@ import Foundation
 import TelemetryConvert
 import TelemetryCore
 import TelemetryIngest
+import TelemetryOperations
 
 extension FsyncPolicy: ExpressibleByArgument {}
 
@@ -249,7 +250,7 @@ private final class ServeConversions: @unchecked Sendable {   // `lock` guards t
     private let converter: Converter
     private let queue = DispatchQueue(label: "telemetry.serve.convert")
     private let lock = NSLock()
-    private let failure = FailureBox()
+    private let failure = EnvironmentFailure()
     private var files = 0
     private var converted = 0
     private var rejected = 0
@@ -262,13 +263,9 @@ private final class ServeConversions: @unchecked Sendable {   // `lock` guards t
             throw ValidationError("\(error)")
         }
         options.jobs = 1
-        if histogramCache == nil && histogramServer == nil {
-            printError("warning: no --histogram-cache or --histogram-server: pings with histograms will be unknown_revision")
-        }
-        let cache = RevisionCache(cacheDirectory: histogramCache, histogramServer: histogramServer)
-        let failure = self.failure
-        converter = Converter(outputDirectory: outputDirectory, options: options, payloadConverter: PayloadConverter(
-            compact: HistogramCompactor.compacting(with: cache, environmentFailure: { failure.record("\($0)") })))
+        let source = HistogramDefinitionSource(directory: histogramCache, server: histogramServer)
+        if source.isEmpty { printError(HistogramDefinitionSource.noDefinitionsWarning) }
+        converter = ConverterFactory.converter(outputDirectory: outputDirectory, options: options, source: source, failure: failure)
     }
 
     /// Queues `path` (a `.finished` raw log) for conversion.

@@ -66,12 +66,3 @@ final class InterruptFlag: @unchecked Sendable {   // `lock` guards `raised`
 
     var isRaised: Bool { lock.lock(); defer { lock.unlock() }; return raised }
 }
-
-/// The first environment failure met by a worker thread (e.g. a broken histogram cache file), which stops the run.
-final class FailureBox: @unchecked Sendable {   // `lock` guards `error`
-    private let lock = NSLock()
-    private var error: String?
-
-    func record(_ message: String) { lock.lock(); if error == nil { error = message }; lock.unlock() }
-    var message: String? { lock.lock(); defer { lock.unlock() }; return error }
-}

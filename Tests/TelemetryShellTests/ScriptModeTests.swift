@@ -193,7 +193,7 @@ struct ScriptModeTests {
         #expect(result.status == 0)
     }
 
-    @Test(".param set, list, unset and clear; :NAME, @NAME and $NAME bind the same value")
+    @Test(".param set, list, unset and clear; :NAME, @NAME and $NAME bind the same value; an unset parameter is an error naming it")
     func parameters() throws {
         let fixture = try ShellFixture()
         let result = try fixture.script("""
@@ -205,6 +205,7 @@ struct ScriptModeTests {
             .param list
             SELECT document_id, memsize FROM pings WHERE os = :os AND memsize >= @min ORDER BY 1;
             SELECT $label AS label, typeof($label) AS type, :ratio * 2 AS doubled, :nothing IS NULL AS is_null, :unset AS unset;
+            SELECT $label AS label, typeof($label) AS type, :ratio * 2 AS doubled, :nothing IS NULL AS is_null;
             .param unset os
             SELECT count(*) AS n FROM pings WHERE os = :os;
             .param unset os
@@ -223,17 +224,21 @@ struct ScriptModeTests {
             -----------  -------
             doc-1           4096
             doc-3           2048
-            label  type  doubled  is_null  unset
-            -----  ----  -------  -------  -----
-            4096   text      1.0        1   NULL
-            n
-            -
-            0
+            label  type  doubled  is_null
+            -----  ----  -------  -------
+            4096   text      1.0        1
             name  value
             ----  -----
 
             """)
-        expectText(result.stderr, "Error: stdin:11: no parameter named os\n", "stderr")
+        expectText(result.stderr, """
+            Error: stdin:8: parameter :unset has no value (give it with --param unset=VALUE or .param set unset VALUE; NULL is allowed) \
+            in: SELECT $label AS label, typeof($label) AS type, :ratio * 2 AS doubled, :nothing IS NULL AS is_null, :unset AS unset;
+            Error: stdin:11: parameter :os has no value (give it with --param os=VALUE or .param set os VALUE; NULL is allowed) \
+            in: SELECT count(*) AS n FROM pings WHERE os = :os;
+            Error: stdin:12: no parameter named os
+
+            """, "stderr")
         #expect(result.status == 1)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TelemetryCore
+import TelemetryOperations
 @testable import TelemetryShell
 import TelemetryStore
 import TelemetryTestSupport
@@ -55,15 +56,15 @@ struct DotCommandTableTests {
 
     @Test("parameter values: NULL, numbers, 'quoted' text, other text")
     func parameterValues() {
-        #expect(ShellSession.parameterValue("NULL") == .null)
-        #expect(ShellSession.parameterValue("42") == .integer(42))
-        #expect(ShellSession.parameterValue("-7") == .integer(-7))
-        #expect(ShellSession.parameterValue("2.5e3") == .real(2500))
-        #expect(ShellSession.parameterValue("'42'") == .text("42"))
-        #expect(ShellSession.parameterValue("'it''s'") == .text("it's"))
-        #expect(ShellSession.parameterValue("nightly") == .text("nightly"))
-        #expect(ShellSession.parameterValue("inf") == .text("inf"))
-        #expect(ShellSession.parameterValue("20131015") == .integer(20131015))
+        #expect(QueryOperation.parameterValue("NULL") == .null)
+        #expect(QueryOperation.parameterValue("42") == .integer(42))
+        #expect(QueryOperation.parameterValue("-7") == .integer(-7))
+        #expect(QueryOperation.parameterValue("2.5e3") == .real(2500))
+        #expect(QueryOperation.parameterValue("'42'") == .text("42"))
+        #expect(QueryOperation.parameterValue("'it''s'") == .text("it's"))
+        #expect(QueryOperation.parameterValue("nightly") == .text("nightly"))
+        #expect(QueryOperation.parameterValue("inf") == .text("inf"))
+        #expect(QueryOperation.parameterValue("20131015") == .integer(20131015))
     }
 
     @Test("SQLText.isComplete: a ';' outside strings, identifiers, comments and trigger bodies")

@@ -1,0 +1,169 @@
+import Foundation
+import TelemetryConvert
+import TelemetryCore
+import TelemetryStore
+
+/// What to import and how: the options `telemetry import` and `.import` share.
+public struct ImportRequest: Sendable {
+    /// Local roots: storage-layout directories, storage files or raw logs (s3:// URLs are fetched by the caller
+    /// first and passed as their cached files).
+    public var roots: [String]
+    /// Job filter (`spec/storage.md` §4): files it excludes are skipped unopened.
+    public var filter: DimensionSchema?
+    /// Parser threads.
+    public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Longest accepted line in bytes.
+    public var maxLineBytes: Int = ImportOptions().maxLineBytes
+    /// Write the histogram column files during the import.
+    public var histogramColumns = true
+    /// Histogram definitions given for this import: they replace what the store remembers (docs/sql.md). Nil
+    /// fields keep the remembered value.
+    public var histogramCache: String?
+    public var histogramServer: String?
+
+    public init(roots: [String], filter: DimensionSchema? = nil) {
+        self.roots = roots
+        self.filter = filter
+    }
+}
+
+/// The import use case: the one path by which `telemetry import` and the REPL's `.import` write a store.
+public enum ImportOperation {
+    /// Imports `request.roots` into `store`.
+    ///
+    /// Raw logs are converted with the histogram definitions the store remembers, after `request`'s given
+    /// cache/server (if any) has been remembered; when raw logs are to be read and there are none, `notice` gets
+    /// `HistogramDefinitionSource.noDefinitionsWarning` before anything is read.
+    /// - Parameters:
+    ///   - notice: warnings and notes for standard error, called before and during the import.
+    ///   - progress: the importer's progress, on this thread.
+    ///   - isCancelled: polled between chunks.
+    /// - Returns: the report; its `exitStatus` is 0 when everything asked for was imported, 1 when some file or
+    ///   line failed, 2 when an environment failure (unreadable histogram cache file) stopped the run.
+    /// - Throws: `StoreError` when the store cannot be read or written, or a root does not exist.
+    public static func run(_ request: ImportRequest, store: Store, notice: @escaping (String) -> Void = { _ in },
+                           progress: ((ImportProgress) -> Void)? = nil,
+                           isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ImportReport {
+        if request.histogramCache != nil || request.histogramServer != nil {
+            try store.rememberHistogramCache(directory: request.histogramCache, server: request.histogramServer)
+        }
+        let source = HistogramDefinitionSource(try store.histogramCacheSetting())
+        let failure = EnvironmentFailure()
+        var options = ImportOptions(filter: request.filter, jobs: request.jobs, maxLineBytes: request.maxLineBytes,
+                                    payloadConverter: ConverterFactory.payloadConverter(source: source, failure: failure))
+        options.histogramColumns = request.histogramColumns
+        let importer = Importer(store: store, options: options)
+        let summary = try importer.run(roots: request.roots, planned: { plan in
+            if plan.rawLogsToRead > 0 && source.isEmpty { notice(HistogramDefinitionSource.noDefinitionsWarning) }
+        }, progress: progress, isCancelled: { isCancelled() || failure.message != nil })
+        return ImportReport(summary: summary, storePath: store.path, environmentFailure: failure.message)
+    }
+}
+
+/// What an import did, for both front doors: `text` (the command's summary), `shellText` (the REPL's shorter
+/// form), `json`, and the exit status.
+public struct ImportReport: Sendable, Equatable {
+    public var summary: ImportSummary
+    public var storePath: String
+    /// The environment failure that stopped the run, or nil.
+    public var environmentFailure: String?
+
+    public init(summary: ImportSummary, storePath: String, environmentFailure: String? = nil) {
+        self.summary = summary
+        self.storePath = storePath
+        self.environmentFailure = environmentFailure
+    }
+
+    /// 0: everything asked for was imported; 1: some file or line failed, or the run was interrupted (the files
+    /// done are committed); 2: an environment failure stopped the run.
+    public var exitStatus: Int32 {
+        if environmentFailure != nil { return 2 }
+        return summary.hadFailures ? 1 : 0
+    }
+
+    /// The environment failure as a one-line error message, or nil.
+    public var environmentFailureMessage: String? {
+        environmentFailure.map { "\($0); stopped (the files imported so far are committed)" }
+    }
+
+    /// The command's summary (`telemetry import`).
+    public var text: String {
+        let s = summary
+        let mb = Double(s.uncompressedBytes) / 1e6
+        let rate = s.seconds > 0 ? mb / s.seconds : 0
+        var out = "Imported \(s.pings) pings from \(s.filesImported) file(s) into \(storePath) in \(String(format: "%.2f", s.seconds)) s"
+        out += " (\(String(format: "%.1f", mb)) MB of JSON, \(String(format: "%.1f", rate)) MB/s)"
+        var notes: [String] = []
+        if s.filesUnchanged > 0 { notes.append("\(s.filesUnchanged) unchanged file(s) skipped") }
+        if s.filesUnchangedWithErrors > 0 {
+            notes.append("\(s.filesUnchangedWithErrors) of them still with errors from an earlier import (see import_errors)")
+        }
+        if s.filesReplaced > 0 { notes.append("\(s.filesReplaced) changed file(s) replaced") }
+        if s.filesExcluded > 0 { notes.append("\(s.filesExcluded) file(s) excluded by the filter") }
+        if s.recordsExcluded > 0 { notes.append("\(s.recordsExcluded) raw-log record(s) excluded by the filter") }
+        if !notes.isEmpty { out += "; " + notes.joined(separator: ", ") }
+        out += ".\n"
+        if s.badLineCount > 0 {
+            let parts = s.badLines.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            out += "Bad lines: \(s.badLineCount) (\(parts.joined(separator: ", "))).\n"
+        } else {
+            out += "Bad lines: 0.\n"
+        }
+        if !s.warnings.isEmpty {
+            out += "Warnings: " + s.warnings.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ".\n"
+        }
+        out += Self.fileErrorLines(s, limit: 20)
+        if s.badLineCount > 0 || !s.fileErrors.isEmpty {
+            out += "Details: telemetry query \"SELECT path, line, reason, message FROM import_errors\"\n"
+        }
+        if s.interrupted { out += "Interrupted: the files done are committed; run the same command again to finish.\n" }
+        return out
+    }
+
+    /// The REPL's summary (`.import`): no store path, and no time unless `showsTime` (scripts print the same
+    /// text on every run).
+    public func shellText(showsTime: Bool) -> String {
+        let s = summary
+        var text = "Imported \(s.pings) ping\(s.pings == 1 ? "" : "s") from \(s.filesImported) file\(s.filesImported == 1 ? "" : "s")"
+        if showsTime { text += String(format: " in %.2f s", s.seconds) }
+        text += ".\n"
+        var skipped: [String] = []
+        if s.filesUnchanged > 0 { skipped.append("\(s.filesUnchanged) unchanged") }
+        if s.filesExcluded > 0 { skipped.append("\(s.filesExcluded) excluded by the filter") }
+        if !skipped.isEmpty { text += "Skipped files: " + skipped.joined(separator: ", ") + ".\n" }
+        if s.badLineCount > 0 {
+            let reasons = s.badLines.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            text += "Bad lines: \(s.badLineCount) (\(reasons)).\n"
+        }
+        text += Self.fileErrorLines(s, limit: 5)
+        if s.badLineCount > 0 || !s.fileErrors.isEmpty {
+            text += "Details: SELECT path, line, reason, message FROM import_errors;\n"
+        }
+        if s.interrupted { text += "Interrupted: the files done are committed; run the same .import again to finish.\n" }
+        return text
+    }
+
+    private static func fileErrorLines(_ s: ImportSummary, limit: Int) -> String {
+        guard !s.fileErrors.isEmpty else { return "" }
+        var out = "File errors: \(s.fileErrors.count)\n"
+        for error in s.fileErrors.prefix(limit) { out += "  [\(error.reason)] \(error.message)\n" }
+        if s.fileErrors.count > limit { out += "  … and \(s.fileErrors.count - limit) more\n" }
+        return out
+    }
+
+    /// The summary as a JSON object (`telemetry import --json`).
+    public var json: String {
+        let s = summary
+        var object: [String: Any] = [
+            "store": storePath, "files_found": s.filesFound, "files_imported": s.filesImported, "files_replaced": s.filesReplaced,
+            "files_unchanged": s.filesUnchanged, "files_unchanged_with_errors": s.filesUnchangedWithErrors,
+            "files_excluded": s.filesExcluded, "records_excluded": s.recordsExcluded, "pings": s.pings,
+            "bad_lines": s.badLines, "bad_line_count": s.badLineCount, "warnings": s.warnings,
+            "compressed_bytes": s.compressedBytes, "uncompressed_bytes": s.uncompressedBytes,
+            "seconds": s.seconds, "interrupted": s.interrupted,
+        ]
+        object["file_errors"] = s.fileErrors.map { ["path": $0.path, "reason": $0.reason, "message": $0.message] }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
