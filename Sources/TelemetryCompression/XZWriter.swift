@@ -22,12 +22,12 @@ public final class XZWriter {
     private let output: UnsafeMutableRawBufferPointer
     private var finished = false
 
-    /// Creates (or truncates) `path`.
+    /// Creates (or truncates) `path`; a symlink at `path` is refused (`O_NOFOLLOW`).
     /// - Parameter preset: 0…9 (xz's `-0` … `-9`).
     /// - Throws: `CompressionError.io` or `.codecSetup`.
     public init(path: String, preset: UInt32 = 0) throws {
         self.path = path
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw CompressionError.io(path: path, operation: "open", errno: errno, message: String(cString: strerror(errno))) }
         self.fd = fd
         output = .allocate(byteCount: 256 * 1024, alignment: 16)

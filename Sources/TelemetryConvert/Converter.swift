@@ -242,6 +242,17 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
             case let .converted(converted):
                 do {
                     try writer.append(documentID: converted.documentID, json: converted.json, dimensions: converted.dimensions)
+                } catch let error as StorageWriteError {
+                    if case .invalidPath = error {
+                        // The payload's dimensions lead outside the output tree: this record only is refused.
+                        summary.failures[.invalidPath, default: 0] += 1
+                        errors.write(category: .invalidPath, reason: "\(error)", offset: offset, record: record)
+                        state.lock.withLock { state.live.records += 1; state.live.rejected += 1 }
+                        return
+                    }
+                    summary.failures[.writeFailed, default: 0] += 1
+                    errors.write(category: .writeFailed, reason: "\(error)", offset: offset, record: record)
+                    throw error
                 } catch {
                     summary.failures[.writeFailed, default: 0] += 1
                     errors.write(category: .writeFailed, reason: "\(error)", offset: offset, record: record)

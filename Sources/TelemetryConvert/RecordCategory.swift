@@ -7,7 +7,8 @@ public enum RecordCategory: String, Sendable, Hashable, CaseIterable, CustomStri
     case corruptedData = "corrupted_data"
     /// Zero-length body, before or after inflating.
     case emptyData = "empty_data"
-    /// Submission path without exactly 6 components, or an empty document id.
+    /// Submission path without exactly 6 components, or an empty document id; or a record whose partition would
+    /// be written outside the output root (`StorageWriteError.invalidPath`).
     case invalidPath = "invalid_path"
     /// Submission path that is exactly one lower-case UUID (old clients that sent no dimensions).
     case uuidOnlyPath = "uuid_only_path"

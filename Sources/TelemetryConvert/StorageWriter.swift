@@ -8,10 +8,24 @@ import Glibc
 /// Errors of the storage writer: I/O on the output tree.
 public enum StorageWriteError: Error, Equatable, CustomStringConvertible {
     case io(path: String, operation: String, errno: Int32, message: String)
+    /// The record's partition would be written outside the output root (`StorageLayout.directory(_:inside:create:)`):
+    /// the record is counted `invalid_path` and the run goes on.
+    case invalidPath(path: String, reason: String)
 
     public var description: String {
         switch self {
         case let .io(path, operation, errno, message): "\(path): \(operation) failed: \(message) (errno \(errno))"
+        case let .invalidPath(path, reason): "\(path): write refused: \(reason)"
+        }
+    }
+
+    /// The storage writer's form of a `StorageLayout.directory` error.
+    static func from(_ error: Error, path: String) -> StorageWriteError {
+        switch error {
+        case let CoreError.invalidPath(path, _, reason): return .invalidPath(path: path, reason: reason)
+        case let CoreError.io(path, operation, message): return .io(path: path, operation: operation, errno: EIO, message: message)
+        case let error as StorageWriteError: return error
+        default: return .io(path: path, operation: "mkdir", errno: EIO, message: "\(error)")
         }
     }
 
@@ -26,6 +40,9 @@ public enum StorageWriteError: Error, Equatable, CustomStringConvertible {
 /// readers: hidden); a work file that reaches `maxFileBytes` uncompressed bytes, and every work file at
 /// `finish()`, is compressed to xz (CRC64, `preset`) as `<final name>.partial` beside its final place and then
 /// renamed to `<...>.v<format>.log.<32 lowercase hex>.xz`. So a finished name always means a complete file,
+/// Every path component comes from `StorageLayout.pathComponent` and every directory is checked (resolved,
+/// symlinks included) to be inside the output directory before a file is opened in it; a partition that would
+/// leave it is refused with `StorageWriteError.invalidPath`.
 /// and a crash leaves only hidden or `.partial` files. Memory stays small whatever the number of partitions:
 /// at most `maxOpenFiles` descriptors are open; one xz encoder runs at a time.
 ///
@@ -46,6 +63,7 @@ public final class StorageWriter {
     private let workDirectory: String
     private var partitions: [String: Partition] = [:]
     private var openOrder: [String] = []
+    private var workFileCount = 0
     private let maxOpenFiles = 64
 
     private struct Partition {
@@ -67,11 +85,15 @@ public final class StorageWriter {
         self.formatVersion = formatVersion
         self.maxFileBytes = max(1, maxFileBytes)
         self.preset = preset
-        workDirectory = outputDirectory + "/.work/" + writerID
         do {
-            try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         } catch {
-            throw StorageWriteError.io(path: workDirectory, operation: "mkdir", errno: EIO, message: "\(error)")
+            throw StorageWriteError.io(path: outputDirectory, operation: "mkdir", errno: EIO, message: "\(error)")
+        }
+        do {
+            workDirectory = try StorageLayout.directory(".work/" + writerID, inside: outputDirectory, create: true)
+        } catch {
+            throw StorageWriteError.from(error, path: outputDirectory + "/.work/" + writerID)
         }
     }
 
@@ -88,7 +110,8 @@ public final class StorageWriter {
 
     /// Appends `<documentID>\t<json>\n` to the partition of `dimensions`. CR and LF inside either part are
     /// replaced by spaces (`spec/storage.md` §1; minimal JSON never contains them).
-    /// - Throws: `StorageWriteError.io` (the record is counted `write_failed` by the caller).
+    /// - Throws: `StorageWriteError.invalidPath` when the partition's directory is not inside the output directory
+    ///   (counted `invalid_path` by the caller); `StorageWriteError.io` (counted `write_failed`).
     public func append(documentID: String, json: String, dimensions: [String]) throws {
         let key = relativeBase(for: dimensions)
         let line = Self.line(documentID: documentID, json: json)
@@ -137,8 +160,17 @@ public final class StorageWriter {
             if let fd = partitions[oldest]?.fd, fd >= 0 { close(fd) }
             partitions[oldest]?.fd = -1
         }
-        var partition = partitions[key] ?? Partition(
-            relativeBase: key, workPath: workDirectory + "/" + key.replacingOccurrences(of: "/", with: "%") )
+        var partition: Partition
+        if let known = partitions[key] {
+            partition = known
+        } else {
+            // A new partition: its directory must resolve inside the output directory before anything is written.
+            do { _ = try StorageLayout.directory(Self.directoryPart(of: key), inside: outputDirectory, create: false) } catch {
+                throw StorageWriteError.from(error, path: outputDirectory + "/" + key)
+            }
+            workFileCount += 1
+            partition = Partition(relativeBase: key, workPath: workDirectory + "/\(workFileCount).log")
+        }
         let fd = open(partition.workPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StorageWriteError.last(partition.workPath, "open") }
         partition.fd = fd
@@ -166,13 +198,16 @@ public final class StorageWriter {
         if let index = openOrder.firstIndex(of: key) { openOrder.remove(at: index) }
         partitions[key] = nil
         guard partition.bytes > 0 else { unlink(partition.workPath); return }
-        let finalPath = outputDirectory + "/" + partition.relativeBase + "." + Self.randomHex() + ".xz"
-        let directory = (finalPath as NSString).deletingLastPathComponent
+        let directory: String
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            directory = try StorageLayout.directory(Self.directoryPart(of: key), inside: outputDirectory, create: true)
         } catch {
-            throw StorageWriteError.io(path: directory, operation: "mkdir", errno: EIO, message: "\(error)")
+            // Checked at the first record; refused now only if the tree changed meanwhile: fatal for the run.
+            let refused = StorageWriteError.from(error, path: outputDirectory + "/" + key)
+            if case let .invalidPath(path, reason) = refused { throw StorageWriteError.io(path: path, operation: "publish", errno: EPERM, message: reason) }
+            throw refused
         }
+        let finalPath = directory + "/" + (key as NSString).lastPathComponent + "." + Self.randomHex() + ".xz"
         let partial = finalPath + ".partial"
         let writer = try XZWriter(path: partial, preset: preset)
         let input = open(partition.workPath, O_RDONLY | O_CLOEXEC)
@@ -192,6 +227,12 @@ public final class StorageWriter {
         compressedBytes += writer.compressedBytes
         publishedFiles.append(finalPath)
         partition.bytes = 0
+    }
+
+    /// `"a/b/c.date.v2.log"` → `"a/b"`.
+    static func directoryPart(of key: String) -> String {
+        guard let slash = key.lastIndex(of: "/") else { return "" }
+        return String(key[..<slash])
     }
 
     /// 32 lowercase hex digits (a random 128-bit id, as the seed's uuid4().hex).

@@ -14,6 +14,11 @@ public enum CoreError: Error, Equatable, CustomStringConvertible {
     case notUnderBase(path: String, base: String)
     /// A stored-file path that does not follow the storage layout.
     case unparsableStoragePath(path: String, reason: String)
+    /// A write refused because its path would leave the output root (`StorageLayout.directory(_:inside:create:)`);
+    /// convert counts the record `invalid_path`.
+    case invalidPath(path: String, root: String, reason: String)
+    /// A file-system call on an output path failed (`operation` is the call, e.g. `mkdir`).
+    case io(path: String, operation: String, message: String)
 
     public var description: String {
         switch self {
@@ -24,6 +29,8 @@ public enum CoreError: Error, Equatable, CustomStringConvertible {
         case let .unknownDimension(name, known): "unknown dimension '\(name)' (the schema has: \(known.joined(separator: ", ")))"
         case let .notUnderBase(path, base): "file '\(path)' is not under base dir '\(base)'"
         case let .unparsableStoragePath(path, reason): "\(path): not a storage-layout path: \(reason)"
+        case let .invalidPath(path, root, reason): "\(path): write refused, not inside the output root '\(root)': \(reason)"
+        case let .io(path, operation, message): "\(path): \(operation) failed: \(message)"
         }
     }
 }

@@ -47,9 +47,9 @@ public enum AllowedValues: Sendable, Equatable {
     }
 
     /// The filter form (`spec/storage.md` §4): every string of a `.list` goes through
-    /// `StorageLayout.safeFilename`; other forms are unchanged.
+    /// `StorageLayout.storedValue` (the safe-file-name rule); other forms are unchanged.
     public var sanitizedForFilter: AllowedValues {
-        if case let .list(values) = self { return .list(values.map(StorageLayout.safeFilename)) }
+        if case let .list(values) = self { return .list(values.map(StorageLayout.storedValue)) }
         return self
     }
 }
@@ -227,7 +227,7 @@ public struct DimensionSchema: Sendable, Equatable {
     /// Looks up named fields in a dimension list.
     /// - Parameters:
     ///   - limitToAllowed: disallowed values become `OTHER`.
-    ///   - sanitize: values go through `StorageLayout.safeFilename`.
+    ///   - sanitize: values go through `StorageLayout.storedValue`.
     /// - Throws: `CoreError.unknownDimension` for a name the schema does not define.
     public func fields(_ names: [String], in values: [String], limitToAllowed: Bool, sanitize: Bool) throws -> [String: String] {
         var result: [String: String] = [:]
@@ -237,7 +237,7 @@ public struct DimensionSchema: Sendable, Equatable {
             }
             var value = index < values.count ? values[index] : Self.other
             if limitToAllowed { value = allowedValue(value, at: index) }
-            if sanitize { value = StorageLayout.safeFilename(value) }
+            if sanitize { value = StorageLayout.storedValue(value) }
             result[name] = value
         }
         return result

@@ -85,7 +85,7 @@ public enum S3Selector {
                     selection.prunedPrefixes.append(common)
                     continue
                 }
-                if let sanitized, !sanitized.allows(name, at: depth) {
+                if let sanitized, !((try? StorageLayout.value(ofPathComponent: name)).map { sanitized.allows($0, at: depth) } ?? false) {
                     selection.prunedPrefixes.append(common)
                     continue
                 }

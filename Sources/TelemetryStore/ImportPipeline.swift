@@ -221,7 +221,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
                         chunk.badLines.append(.init(line: recordNumber, offset: record.offset, reason: rejection.category.rawValue,
                                                     message: "\(file.path): record at byte \(record.offset): \(rejection.message)", documentID: nil))
                     case let .converted(converted):
-                        let dims = schema.apply(converted.dimensions).map(StorageLayout.safeFilename)
+                        let dims = schema.apply(converted.dimensions).map(StorageLayout.storedValue)
                         if let filter, !filter.allows(dims) { chunk.excludedRecords += 1; continue }
                         scratch.removeAll(keepingCapacity: true)
                         scratch.append(contentsOf: converted.documentID.utf8)

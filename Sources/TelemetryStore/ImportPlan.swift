@@ -82,7 +82,9 @@ enum LayoutWalker {
                 var isDir: ObjCBool = false
                 guard fm.fileExists(atPath: path, isDirectory: &isDir) else { continue }
                 if isDir.boolValue {
-                    if let sanitizedFilter, depth < dimensionCount - 2, !sanitizedFilter.allows(name, at: depth) {
+                    // Directory names are path components (`StorageLayout.pathComponent`): decode before matching.
+                    if let sanitizedFilter, depth < dimensionCount - 2,
+                       !((try? StorageLayout.value(ofPathComponent: name)).map { sanitizedFilter.allows($0, at: depth) } ?? false) {
                         excluded += countFiles(path)
                         continue
                     }

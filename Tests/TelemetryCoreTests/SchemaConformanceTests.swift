@@ -242,11 +242,11 @@ struct ExpectationChecker {
     static func category(of error: any Error) -> String? {
         guard let error = error as? CoreError else { return nil }
         switch error {
-        case .unknownDimension, .notUnderBase, .unparsableStoragePath: return "invalid_argument"
+        case .unknownDimension, .notUnderBase, .unparsableStoragePath, .invalidPath: return "invalid_argument"
         case .fileNotFound: return "not_found"
         case .schemaNotJSON: return "parse_error"
         case .invalidSchema: return "schema_error"
-        case .unreadableFile: return "io_error"
+        case .unreadableFile, .io: return "io_error"
         }
     }
 }
