@@ -245,11 +245,11 @@ extension DimensionSchema {
     /// True when every position of `values` is allowed by the same position of this schema and the counts match.
     public func allows(_ values: [String]) -> Bool {
         guard values.count == dimensions.count else { return false }
-        return zip(dimensions, values).allSatisfy { $0.allowedValues.allows($1) }
+        return zip(dimensions, values).allSatisfy { $0.allows($1) }
     }
 
     /// True when dimension `index` allows `value` (for pruning directories during a walk).
     public func allows(_ value: String, at index: Int) -> Bool {
-        dimensions.indices.contains(index) && dimensions[index].allowedValues.allows(value)
+        dimensions.indices.contains(index) && dimensions[index].allows(value)
     }
 }

@@ -28,14 +28,15 @@ public struct SessionFilter: Sendable, Equatable {
     static let viewName = "pings"
 
     /// The SQL condition on `main.pings` rows that the filter allows, e.g.
-    /// `"appUpdateChannel" IN ('nightly','aurora') AND "submission_date" >= '20131015'`; `1` when it allows all.
+    /// `"appUpdateChannel" IN ('nightly','aurora') AND "appBuildID" IN ('20131015030204', …)`; `1` when it allows all.
     ///
     /// Values are compared with the filter's sanitised form (`DimensionSchema.asFilter`), as the storage layout
-    /// and so the store's dimension columns hold them. Lists, exact values and string bounds become SQL; a
-    /// numeric bound compares the value's numeric reading (`AllowedValues.allows`), which SQL cannot express
-    /// exactly, so those dimensions list the store's distinct values that pass.
-    /// - Parameter distinctValues: the store's distinct values of a dimension column (only called for numeric bounds).
-    /// - Complexity: O(dimensions) plus one `distinctValues` call per dimension with a numeric bound.
+    /// and so the store's dimension columns hold them. Lists, exact values and string bounds of a `text`
+    /// dimension become SQL (SQLite's BINARY collation is the same byte order); every other range (versions,
+    /// digit strings, numbers: `ValueOrder`) is evaluated by `Dimension.allows` — the one rule of every filter —
+    /// over the store's distinct values, which the condition then lists.
+    /// - Parameter distinctValues: the store's distinct values of a dimension column (only called for such ranges).
+    /// - Complexity: O(dimensions) plus one `distinctValues` call per such range.
     static func predicate(filter: DimensionSchema, columns: [String], distinctValues: (String) throws -> [String]) rethrows -> String {
         var terms: [String] = []
         for (index, dimension) in filter.asFilter.dimensions.enumerated() where index < columns.count {
@@ -49,8 +50,8 @@ public struct SessionFilter: Sendable, Equatable {
                 terms.append(values.isEmpty ? "0" : "\(column) IN (\(values.map(literal).joined(separator: ", ")))")
             case let .range(min, max):
                 let numeric = [min, max].contains { if case .number? = $0 { true } else { false } }
-                if numeric {
-                    let allowed = try distinctValues(columns[index]).filter { dimension.allowedValues.allows($0) }
+                if numeric || dimension.order != .text {
+                    let allowed = try distinctValues(columns[index]).filter { dimension.allows($0) }
                     terms.append(allowed.isEmpty ? "0" : "\(column) IN (\(allowed.map(literal).joined(separator: ", ")))")
                 } else {
                     if case let .string(low)? = min { terms.append("\(column) >= \(literal(low))") }

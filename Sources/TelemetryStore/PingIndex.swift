@@ -244,7 +244,7 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
                     throw PingIndexError.unknownDimension(name: dimension.fieldName, known: Array(columns.prefix(dimensionCount)))
                 }
                 if dimension.allowedValues == .any { continue }
-                allowedCodes.append((column, [dimension.allowedValues.allows("")] + values[column].map { dimension.allowedValues.allows($0) }))
+                allowedCodes.append((column, [dimension.allows("")] + values[column].map { dimension.allows($0) }))
             }
         }
         var rows: [Int32] = []

@@ -198,3 +198,38 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+/// Issue 17 item 2 and issue 18 item 6 through the command line: `import --filter` and `job --filter`.
+@Suite(.timeLimit(.minutes(2)))
+struct VersionFilterTests {
+    @Test func importFilterSelectsVersionsTwentyEightToThirtyOne() throws {
+        let tmp = TemporaryDirectory("version-filter")
+        let storage = tmp.path + "/storage"
+        for (i, version) in FilterTable.versions.enumerated() {
+            _ = try tmp.write("storage/saved_session/Firefox/nightly/\(version)/20140101000000.20140102.v2.log",
+                              text: "doc-\(i)\t{\"ver\":2,\"info\":{\"appVersion\":\"\(version)\"}}\n")
+        }
+        let filter = try tmp.write("filter.json", text: """
+        {"version": 1, "dimensions": [{"field_name": "reason", "allowed_values": "*"}, {"field_name": "appName", "allowed_values": "*"},
+         {"field_name": "appUpdateChannel", "allowed_values": "*"}, {"field_name": "appVersion", "allowed_values": {"min": "28", "max": "31"}},
+         {"field_name": "appBuildID", "allowed_values": "*"}, {"field_name": "submission_date", "allowed_values": "*"}]}
+        """)
+        let store = tmp.file("s.db")
+        let imported = try CLI.run(["import", storage, "--store", store, "--filter", filter])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(try CLI.csvRows("SELECT appVersion FROM pings ORDER BY appVersion", store: store) == [["29.0"], ["31.0a1"], ["31.0a2"]])
+
+        let typo = try tmp.write("typo.json", text: """
+        {"version": 1, "dimensions": [{"field_name": "reason", "allowed_values": "*"}, {"field_name": "appName", "allowed_values": "*"},
+         {"field_name": "appUpdateChannel", "allowed_values": "*"}, {"field_name": "appVersion", "allowed_values": {"mn": "28"}},
+         {"field_name": "appBuildID", "allowed_values": "*"}, {"field_name": "submission_date", "allowed_values": "*"}]}
+        """)
+        let refused = try CLI.run(["import", storage, "--store", tmp.file("t.db"), "--filter", typo])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("unknown key 'mn'") && refused.stderr.contains("typo.json"), "\(refused.stderr)")
+    }
+}
+
+enum FilterTable {
+    static let versions = ["3.6", "4.0b12", "10.0esr", "29.0", "31.0a1", "31.0a2", "100.0"]
+}

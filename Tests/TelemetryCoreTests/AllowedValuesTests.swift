@@ -29,66 +29,66 @@ struct AllowedValuesTests {
         ("", false),
     ])
     func exactStringAllowsOnlyThatString(_ value: String, _ allowed: Bool) {
-        #expect(AllowedValues.exact("one_specific_build").allows(value) == allowed)
+        #expect(AllowedValues.exact("one_specific_build").allows(value, as: .text) == allowed)
     }
 
     @Test func exactStringAllowsNonASCII() {
-        #expect(AllowedValues.exact("caf\u{E9}").allows("caf\u{E9}"))
-        #expect(!AllowedValues.exact("caf\u{E9}").allows("caf"))
+        #expect(AllowedValues.exact("caf\u{E9}").allows("caf\u{E9}", as: .text))
+        #expect(!AllowedValues.exact("caf\u{E9}").allows("caf", as: .text))
     }
 
     @Test func anyAllowsEverything() {
         for value in ["", "*", "OTHER", "UNKNOWN", "saved-session", "\u{0}", String(repeating: "z", count: 10_000)] {
-            #expect(AllowedValues.any.allows(value), "\(value.prefix(20))")
+            #expect(AllowedValues.any.allows(value, as: .text), "\(value.prefix(20))")
         }
     }
 
     @Test func listAllowsExactlyItsMembers() {
         let list = AllowedValues.list(["release", "beta", "nightly", "aurora"])
-        for member in ["release", "beta", "nightly", "aurora"] { #expect(list.allows(member)) }
-        for other in ["Release", "esr", "nightly-cck", "", "*", "aurora "] { #expect(!list.allows(other), "\(other)") }
-        #expect(!AllowedValues.list([]).allows(""))
-        #expect(!AllowedValues.list([]).allows("x"))
+        for member in ["release", "beta", "nightly", "aurora"] { #expect(list.allows(member, as: .text)) }
+        for other in ["Release", "esr", "nightly-cck", "", "*", "aurora "] { #expect(!list.allows(other, as: .text), "\(other)") }
+        #expect(!AllowedValues.list([]).allows("", as: .text))
+        #expect(!AllowedValues.list([]).allows("x", as: .text))
     }
 
     // MARK: string ranges
 
     @Test func stringRangeIsInclusiveAndLexicographic() {
         let dates = AllowedValues.range(min: .string("20130908"), max: .string("20140401"))
-        #expect(dates.allows("20130908"))
-        #expect(dates.allows("20140401"))
-        #expect(dates.allows("20131231"))
-        #expect(!dates.allows("20130907"))
-        #expect(!dates.allows("20140402"))
+        #expect(dates.allows("20130908", as: .text))
+        #expect(dates.allows("20140401", as: .text))
+        #expect(dates.allows("20131231", as: .text))
+        #expect(!dates.allows("20130907", as: .text))
+        #expect(!dates.allows("20140402", as: .text))
         // Lexicographic, not numeric: a longer string with the same prefix sorts after the bound.
-        #expect(!dates.allows("201404010"))
-        #expect(dates.allows("2014"))                    // "2014" < "20140401" but > "20130908"
-        #expect(!dates.allows("3"))
+        #expect(!dates.allows("201404010", as: .text))
+        #expect(dates.allows("2014", as: .text))                    // "2014" < "20140401" but > "20130908"
+        #expect(!dates.allows("3", as: .text))
         // spec/storage.md §2: "20140301031002" >= "20140228" is true.
-        #expect(AllowedValues.range(min: .string("20140228"), max: nil).allows("20140301031002"))
-        #expect(!AllowedValues.range(min: .string("20140228"), max: nil).allows("20140227235959"))
+        #expect(AllowedValues.range(min: .string("20140228"), max: nil).allows("20140301031002", as: .text))
+        #expect(!AllowedValues.range(min: .string("20140228"), max: nil).allows("20140227235959", as: .text))
         // "9" > "10" as strings even though 9 < 10 as numbers.
-        #expect(AllowedValues.range(min: .string("10"), max: nil).allows("9"))
-        #expect(!AllowedValues.range(min: nil, max: .string("10")).allows("9"))
+        #expect(AllowedValues.range(min: .string("10"), max: nil).allows("9", as: .text))
+        #expect(!AllowedValues.range(min: nil, max: .string("10")).allows("9", as: .text))
     }
 
     @Test func stringRangeUsesByteOrder() {
         let lower = AllowedValues.range(min: .string("a"), max: .string("z"))
-        #expect(!lower.allows("Z"))          // 0x5A < 0x61
-        #expect(lower.allows("m"))
-        #expect(lower.allows("a"))
-        #expect(!lower.allows(""))           // the empty string sorts first
-        #expect(lower.allows("z"))
-        #expect(!lower.allows("za"))
+        #expect(!lower.allows("Z", as: .text))          // 0x5A < 0x61
+        #expect(lower.allows("m", as: .text))
+        #expect(lower.allows("a", as: .text))
+        #expect(!lower.allows("", as: .text))           // the empty string sorts first
+        #expect(lower.allows("z", as: .text))
+        #expect(!lower.allows("za", as: .text))
         // UTF-8 byte order: U+00E9 (C3 A9) sorts after every ASCII character.
-        #expect(!lower.allows("\u{E9}"))
-        #expect(AllowedValues.range(min: .string("z"), max: nil).allows("\u{E9}"))
+        #expect(!lower.allows("\u{E9}", as: .text))
+        #expect(AllowedValues.range(min: .string("z"), max: nil).allows("\u{E9}", as: .text))
         // Byte order also for canonically equivalent forms (Swift's `==` calls them equal): precomposed
         // U+00E9 (C3 A9) sorts after decomposed e + U+0301 (65 CC 81).
-        #expect(AllowedValues.range(min: .string("caf\u{E9}"), max: nil).allows("caf\u{E9}"))
-        #expect(!AllowedValues.range(min: .string("caf\u{E9}"), max: nil).allows("cafe\u{301}"))
-        #expect(!AllowedValues.range(min: nil, max: .string("cafe\u{301}")).allows("caf\u{E9}"))
-        #expect(AllowedValues.range(min: .string("cafe\u{301}"), max: .string("cafe\u{301}")).allows("cafe\u{301}"))
+        #expect(AllowedValues.range(min: .string("caf\u{E9}"), max: nil).allows("caf\u{E9}", as: .text))
+        #expect(!AllowedValues.range(min: .string("caf\u{E9}"), max: nil).allows("cafe\u{301}", as: .text))
+        #expect(!AllowedValues.range(min: nil, max: .string("cafe\u{301}")).allows("caf\u{E9}", as: .text))
+        #expect(AllowedValues.range(min: .string("cafe\u{301}"), max: .string("cafe\u{301}")).allows("cafe\u{301}", as: .text))
     }
 
     /// Property: for random strings, a string range allows exactly what byte-order comparison says.
@@ -104,9 +104,9 @@ struct AllowedValuesTests {
         for _ in 0..<2_000 {
             let (lo, hi, value) = (randomString(), randomString(), randomString())
             let expected = lessOrEqual(lo, value) && lessOrEqual(value, hi)
-            #expect(AllowedValues.range(min: .string(lo), max: .string(hi)).allows(value) == expected, "\(lo) ≤ \(value) ≤ \(hi)")
-            #expect(AllowedValues.range(min: .string(lo), max: nil).allows(value) == lessOrEqual(lo, value))
-            #expect(AllowedValues.range(min: nil, max: .string(hi)).allows(value) == lessOrEqual(value, hi))
+            #expect(AllowedValues.range(min: .string(lo), max: .string(hi)).allows(value, as: .text) == expected, "\(lo) ≤ \(value) ≤ \(hi)")
+            #expect(AllowedValues.range(min: .string(lo), max: nil).allows(value, as: .text) == lessOrEqual(lo, value))
+            #expect(AllowedValues.range(min: nil, max: .string(hi)).allows(value, as: .text) == lessOrEqual(value, hi))
         }
     }
 
@@ -119,28 +119,28 @@ struct AllowedValuesTests {
     ])
     func numericRangeComparesNumbers(_ value: String, _ allowed: Bool) {
         // worker-test-schema.json's memsize: {"min": 448, "max": 500}.
-        #expect(AllowedValues.range(min: .number(448), max: .number(500)).allows(value) == allowed)
+        #expect(AllowedValues.range(min: .number(448), max: .number(500)).allows(value, as: .text) == allowed)
     }
 
     @Test func numericRangeIsNotLexicographic() {
         let range = AllowedValues.range(min: .number(9), max: .number(100))
-        #expect(range.allows("10"))          // "10" < "9" as strings, 10 > 9 as numbers
-        #expect(range.allows("99"))
-        #expect(!range.allows("1000"))
-        #expect(!range.allows("8"))
+        #expect(range.allows("10", as: .text))          // "10" < "9" as strings, 10 > 9 as numbers
+        #expect(range.allows("99", as: .text))
+        #expect(!range.allows("1000", as: .text))
+        #expect(!range.allows("8", as: .text))
     }
 
     @Test func halfOpenNumericRanges() {
         let atLeast = AllowedValues.range(min: .number(-1.5), max: nil)
-        #expect(atLeast.allows("-1.5"))
-        #expect(atLeast.allows("1e300"))
-        #expect(!atLeast.allows("-2"))
-        #expect(!atLeast.allows("text"))     // a value with no numeric reading is never in a numeric range
+        #expect(atLeast.allows("-1.5", as: .text))
+        #expect(atLeast.allows("1e300", as: .text))
+        #expect(!atLeast.allows("-2", as: .text))
+        #expect(!atLeast.allows("text", as: .text))     // a value with no numeric reading is never in a numeric range
         let atMost = AllowedValues.range(min: nil, max: .number(0))
-        #expect(atMost.allows("0"))
-        #expect(atMost.allows("-0"))
-        #expect(atMost.allows("-1e300"))
-        #expect(!atMost.allows("0.0001"))
+        #expect(atMost.allows("0", as: .text))
+        #expect(atMost.allows("-0", as: .text))
+        #expect(atMost.allows("-1e300", as: .text))
+        #expect(!atMost.allows("0.0001", as: .text))
     }
 
     /// Property: for random integers, a numeric range allows exactly what integer comparison says.
@@ -151,21 +151,21 @@ struct AllowedValuesTests {
             let hi = Int.random(in: -1_000...1_000, using: &rng)
             let value = Int.random(in: -1_200...1_200, using: &rng)
             let range = AllowedValues.range(min: .number(Double(lo)), max: .number(Double(hi)))
-            #expect(range.allows(String(value)) == (lo <= value && value <= hi), "\(lo) ≤ \(value) ≤ \(hi)")
+            #expect(range.allows(String(value), as: .text) == (lo <= value && value <= hi), "\(lo) ≤ \(value) ≤ \(hi)")
         }
     }
 
     @Test func mixedBounds() {
         // A string lower bound and a numeric upper bound: each bound compares in its own way.
         let mixed = AllowedValues.range(min: .string("1"), max: .number(50))
-        #expect(mixed.allows("20"))
-        #expect(!mixed.allows("60"))
-        #expect(!mixed.allows("0"))          // "0" < "1" as strings
-        #expect(mixed.allows("1"))
+        #expect(mixed.allows("20", as: .text))
+        #expect(!mixed.allows("60", as: .text))
+        #expect(!mixed.allows("0", as: .text))          // "0" < "1" as strings
+        #expect(mixed.allows("1", as: .text))
     }
 
     @Test func unboundedRangeAllowsAnything() {
-        for value in ["", "x", "12", "-3"] { #expect(AllowedValues.range(min: nil, max: nil).allows(value)) }
+        for value in ["", "x", "12", "-3"] { #expect(AllowedValues.range(min: nil, max: nil).allows(value, as: .text)) }
     }
 
     // MARK: filter form

@@ -100,7 +100,7 @@ struct SchemaConformanceTests {
 
         case "is_allowed":
             let allowed = try input.required("allowed_values") { allowedValues(fromJSON: $0) }
-            checker.result(.bool(allowed.allows(try input.required("value", \.string))))
+            checker.result(.bool(allowed.allows(try input.required("value", \.string), as: .text)))
 
         case "apply_schema":
             let schema = try Self.fixtureSchema(try input.required("schema", \.string))

@@ -339,7 +339,7 @@ struct ScriptModeTests {
             """)
         expectText(result.stdout, """
             No filter: queries and imports see everything.
-            filter.json: "reason" IN ('saved_session') AND "submission_date" >= '20131030'
+            filter.json: "reason" IN ('saved_session') AND "submission_date" IN ('20131030')
             document_id  reason         submission_date
             -----------  -------------  ---------------
             doc-3        saved_session  20131030

@@ -135,7 +135,7 @@ struct SessionInProcessTests {
         #expect(!error.isInterrupt)
     }
 
-    @Test("a numeric range in a filter lists the store's values that pass, as the importer's rule reads them")
+    @Test("a numeric, version or digits range in a filter lists the store's values that pass, as the importer's rule reads them")
     func filterPredicate() throws {
         let filter = DimensionSchema(version: 1, dimensions: [
             Dimension(fieldName: "reason", allowedValues: .list(["saved-session", "idle-daily"])),
@@ -147,9 +147,10 @@ struct SessionInProcessTests {
         ])
         let columns = DimensionSchema.seed.fieldNames
         let predicate = SessionFilter.predicate(filter: filter, columns: columns) { column in
-            column == "appVersion" ? ["24.0", "25.0", "26.0", "27.0a1", "it's"] : []
+            column == "appVersion" ? ["24.0", "25.0", "26.0", "27.0a1", "it's"]
+                : column == "appBuildID" ? ["2012123103", "20131029030201", "UNKNOWN"] : []   // build ids: fixed-width digits
         }
-        #expect(predicate == #""reason" IN ('saved_session', 'idle_daily') AND "appName" = 'Firefox' AND "appVersion" IN ('25.0', '26.0') AND "appBuildID" >= '2013' AND 0"#)
+        #expect(predicate == #""reason" IN ('saved_session', 'idle_daily') AND "appName" = 'Firefox' AND "appVersion" IN ('25.0', '26.0') AND "appBuildID" IN ('20131029030201') AND 0"#)
         let all = DimensionSchema(version: 1, dimensions: columns.map { Dimension(fieldName: $0, allowedValues: .any) })
         #expect(SessionFilter.predicate(filter: all, columns: columns) { _ in [] } == "1")
     }
