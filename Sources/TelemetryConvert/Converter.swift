@@ -99,8 +99,9 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
     public func run(inputs: [String], progress: ((ConvertProgress) -> Void)? = nil,
                     isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ConvertSummary {
         let started = Date()
-        let files = Self.expand(inputs)
+        let (files, skipped) = Self.expand(inputs)
         let state = RunState(files: files)
+        state.summary.inputErrors += skipped.map(\.description)
         let jobCount = max(1, min(options.jobs, files.count))
         let group = DispatchGroup()
         for job in 0..<jobCount {
@@ -123,25 +124,25 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
         return summary
     }
 
-    /// Regular files under `inputs`, in a stable order.
-    static func expand(_ inputs: [String]) -> [String] {
+    /// Regular files under `inputs`, in a stable order, and the entries not opened (`InputFiles`: FIFOs, sockets,
+    /// devices, dangling symlinks, symlinks out of their tree). A path that does not exist is kept as a file: its
+    /// read fails and is reported as an input error.
+    static func expand(_ inputs: [String]) -> (files: [String], skipped: [SkippedInput]) {
         var files: [String] = []
+        var skipped: [SkippedInput] = []
         for input in inputs {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else { files.append(input); continue }
-            if !isDirectory.boolValue { files.append(input); continue }
-            let enumerator = FileManager.default.enumerator(atPath: input)
-            var found: [String] = []
-            while let name = enumerator?.nextObject() as? String {
-                let last = (name as NSString).lastPathComponent
-                if last.hasPrefix(".") { enumerator?.skipDescendants(); continue }
-                var isDir: ObjCBool = false
-                let path = input + "/" + name
-                if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue { found.append(path) }
+            var info = stat()
+            guard lstat(input, &info) == 0 else { files.append(input); continue }
+            switch InputFiles.kind(of: input, root: nil) {
+            case .regularFile: files.append(input)
+            case let .skipped(reason): skipped.append(SkippedInput(path: input, reason: reason))
+            case .directory:
+                let found = InputFiles.walk(root: input)
+                files += found.files
+                skipped += found.skipped
             }
-            files += found.sorted()
         }
-        return files
+        return (files, skipped)
     }
 
     /// Shared run state, guarded by `lock`.

@@ -16,38 +16,48 @@ import Glibc
 final class ColumnWriter {
     struct Column {
         var fileName: String
+        /// The name's bytes as the first ping carrying it spelled them (fast matching in `append`).
         var name: [UInt8]
-        var fd: Int32
+        /// The name as recorded in the metadata (`ColumnEntry.histogramName`).
+        var histogramName: String
         var bucketCount: Int
         var state: ColumnState
         var pending: [UInt8] = []
         var pendingRows = 0
         var pendingLast: Int64 = 0
+
+        var entry: ColumnEntry { ColumnEntry(fileName: fileName, histogramName: histogramName, bucketCount: bucketCount, state: state) }
+    }
+    struct HistogramKey: Hashable {
+        var name: String
+        var bucketCount: Int
     }
     let directory: String
     private(set) var columns: [Column] = []
-    /// FNV-1a of (name, n) → slot in `columns`; `byFileName` resolves hash collisions.
+    /// FNV-1a of (name bytes, n) → slot in `columns`; `byHistogram` resolves hash collisions and spellings.
     private var slots: [UInt64: Int] = [:]
-    private var byFileName: [String: Int] = [:]
+    private var byHistogram: [HistogramKey: Int] = [:]
+    private var fileNames: Set<String> = []
     private var commitStatement: Statement?
 
-    /// Opens the column files listed in `committed` (file name → state), already consistent.
-    init(storePath: String, committed: [String: ColumnState]) throws {
+    /// Takes over the column files listed in `committed` (file name → entry), already consistent.
+    ///
+    /// No file stays open between calls: a payload with thousands of histogram names costs files, never
+    /// descriptors (a hostile ping cannot exhaust the process's descriptors).
+    init(storePath: String, committed: [String: ColumnEntry]) throws {
         directory = ColumnFormat.directory(storePath: storePath)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for (fileName, state) in committed.sorted(by: { $0.key < $1.key }) {
-            guard let parsed = ColumnFormat.parse(fileName: fileName) else { continue }
-            let fd = open(directory + "/" + fileName, O_RDWR)
-            guard fd >= 0 else { throw HistogramColumnError.columnFile(path: directory + "/" + fileName, reason: "cannot open: errno \(errno)") }
-            register(Column(fileName: fileName, name: Array(parsed.name.utf8), fd: fd, bucketCount: parsed.bucketCount, state: state))
+        for (fileName, entry) in committed.sorted(by: { $0.key < $1.key }) {
+            register(Column(fileName: fileName, name: Array(entry.histogramName.utf8), histogramName: entry.histogramName,
+                            bucketCount: entry.bucketCount, state: entry.state))
         }
     }
-    deinit { for column in columns { close(column.fd) } }
 
     private func register(_ column: Column) {
         let slot = columns.count
         columns.append(column)
-        byFileName[column.fileName] = slot
+        byHistogram[HistogramKey(name: column.histogramName, bucketCount: column.bucketCount)] = slot
+        fileNames.insert(column.fileName)
         let key = column.name.withUnsafeBytes { Self.key($0, column.bucketCount) }
         if slots[key] == nil { slots[key] = slot }
     }
@@ -58,9 +68,20 @@ final class ColumnWriter {
         return (hash ^ UInt64(truncatingIfNeeded: n)) &* 0x100000001b3
     }
 
-    /// The committed state of every column (file name → state), as `commitState` records it.
-    var state: [String: ColumnState] {
-        Dictionary(uniqueKeysWithValues: columns.map { ($0.fileName, $0.state) })
+    /// The committed entry of every column (file name → entry), as `commitState` records it.
+    var state: [String: ColumnEntry] {
+        Dictionary(uniqueKeysWithValues: columns.map { ($0.fileName, $0.entry) })
+    }
+
+    private func path(_ column: Column) -> String { directory + "/" + column.fileName }
+
+    /// Opens `column`'s file for writing; `create` makes (or empties) it.
+    private func open(_ column: Column, create: Bool = false) throws -> Int32 {
+        let fd = Glibc.open(path(column), create ? (O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC) : (O_RDWR | O_CLOEXEC), 0o644)
+        guard fd >= 0 else {
+            throw HistogramColumnError.columnFile(path: path(column), reason: "cannot \(create ? "create" : "open") (errno \(errno))")
+        }
+        return fd
     }
 
     /// Drops rows whose ping_id is above `maxPingID` (the highest ping_id in the store): they belong to pings
@@ -70,9 +91,11 @@ final class ColumnWriter {
     func truncate(beyond maxPingID: Int64) throws {
         for slot in columns.indices where columns[slot].state.lastPingID > maxPingID {
             var column = columns[slot]
-            let path = directory + "/" + column.fileName
+            let path = path(column)
             var data = [UInt8](repeating: 0, count: column.state.bytes)
-            guard data.isEmpty || pread(column.fd, &data, data.count, off_t(ColumnFormat.headerBytes)) == data.count else {
+            let oldFD = try open(column)
+            defer { close(oldFD) }
+            guard data.isEmpty || pread(oldFD, &data, data.count, off_t(ColumnFormat.headerBytes)) == data.count else {
                 throw HistogramColumnError.columnFile(path: path, reason: "cannot read (errno \(errno))")
             }
             var kept = ColumnState(rows: 0, bytes: 0, lastPingID: 0, crc: 0)
@@ -90,20 +113,18 @@ final class ColumnWriter {
                 kept.crc = CRC64.update(0, UnsafeRawBufferPointer(rebasing: raw[0..<kept.bytes]))
             }
             let temporary = path + ".tmp"
-            let fd = open(temporary, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+            let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw HistogramColumnError.columnFile(path: temporary, reason: "cannot create (errno \(errno))") }
+            defer { close(fd) }
             column.state = kept
             column.pending.removeAll()
             column.pendingRows = 0
-            let oldFD = column.fd
-            column.fd = fd
-            try writeHeader(column)
+            try writeHeader(column, fd: fd, path: temporary)
             let written = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, kept.bytes, off_t(ColumnFormat.headerBytes)) }
             guard kept.bytes == 0 || written == kept.bytes, rename(temporary, path) == 0 else {
-                close(fd); unlink(temporary)
+                unlink(temporary)
                 throw HistogramColumnError.columnFile(path: path, reason: "cannot rewrite (errno \(errno))")
             }
-            close(oldFD)
             columns[slot] = column
         }
     }
@@ -145,14 +166,20 @@ final class ColumnWriter {
     private func slot(_ name: UnsafeRawBufferPointer, _ n: Int) throws -> Int {
         let key = Self.key(name, n)
         if let slot = slots[key], columns[slot].bucketCount == n, columns[slot].name.elementsEqual(name) { return slot }
+        // Bytes that are not UTF-8 (never from simdjson, which validates) become U+FFFD: one column per decoded name.
         let text = String(decoding: name, as: UTF8.self)
-        let fileName = ColumnFormat.fileName(name: text, bucketCount: n)
-        if let slot = byFileName[fileName] { return slot }
-        let path = directory + "/" + fileName
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw HistogramColumnError.columnFile(path: path, reason: "cannot create (errno \(errno))") }
-        let column = Column(fileName: fileName, name: Array(name), fd: fd, bucketCount: n, state: ColumnState(rows: 0, bytes: 0, lastPingID: 0, crc: 0))
-        try writeHeader(column)
+        if let slot = byHistogram[HistogramKey(name: text, bucketCount: n)] { return slot }
+        var collision = 0
+        var fileName = ColumnFormat.fileName(name: text, bucketCount: n)
+        while fileNames.contains(fileName) {
+            collision += 1
+            fileName = ColumnFormat.fileName(name: text, bucketCount: n, collision: collision)
+        }
+        let column = Column(fileName: fileName, name: Array(name), histogramName: text, bucketCount: n,
+                            state: ColumnState(rows: 0, bytes: 0, lastPingID: 0, crc: 0))
+        let fd = try open(column, create: true)
+        defer { close(fd) }
+        try writeHeader(column, fd: fd, path: path(column))
         register(column)
         return columns.count - 1
     }
@@ -162,39 +189,35 @@ final class ColumnWriter {
     func flush() throws {
         for slot in columns.indices where columns[slot].pendingRows > 0 {
             var column = columns[slot]
+            let fd = try open(column)
+            defer { close(fd) }
             let written = column.pending.withUnsafeBytes {
-                pwrite(column.fd, $0.baseAddress, $0.count, off_t(ColumnFormat.headerBytes + column.state.bytes))
+                pwrite(fd, $0.baseAddress, $0.count, off_t(ColumnFormat.headerBytes + column.state.bytes))
             }
             guard written == column.pending.count else {
-                throw HistogramColumnError.columnFile(path: directory + "/" + column.fileName, reason: "short write (errno \(errno))")
+                throw HistogramColumnError.columnFile(path: path(column), reason: "short write (errno \(errno))")
             }
             let crc = column.pending.withUnsafeBytes { CRC64.update(column.state.crc, $0) }
             column.state = ColumnState(rows: column.state.rows + column.pendingRows, bytes: column.state.bytes + column.pending.count,
                                        lastPingID: column.pendingLast, crc: crc)
             column.pending.removeAll(keepingCapacity: true)
             column.pendingRows = 0
-            try writeHeader(column)
+            try writeHeader(column, fd: fd, path: path(column))
             columns[slot] = column
         }
     }
 
-    private func writeHeader(_ column: Column) throws {
+    private func writeHeader(_ column: Column, fd: Int32, path: String) throws {
         let header = ColumnFormat.header(bucketCount: column.bucketCount, rowCount: column.state.rows, byteCount: column.state.bytes)
-        let written = header.withUnsafeBytes { pwrite(column.fd, $0.baseAddress, $0.count, 0) }
+        let written = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
         guard written == header.count else {
-            throw HistogramColumnError.columnFile(path: directory + "/" + column.fileName, reason: "cannot write header (errno \(errno))")
+            throw HistogramColumnError.columnFile(path: path, reason: "cannot write header (errno \(errno))")
         }
     }
 
-    /// Records the column states as committed (`store_meta.histogram_columns`), in the caller's transaction.
+    /// Records the column entries as committed (`store_meta.histogram_columns`), in the caller's transaction.
     func commitState(on connection: Connection) throws {
-        var text = "{"
-        for (number, column) in columns.sorted(by: { $0.fileName < $1.fileName }).enumerated() {
-            // File names are percent-encoded ASCII ([A-Za-z0-9_%.-]): no JSON escaping needed.
-            let crc = String(column.state.crc, radix: 16)
-            text += "\(number == 0 ? "" : ",")\"\(column.fileName)\":[\(column.state.rows),\(column.state.bytes),\(column.state.lastPingID),\"\(crc)\"]"
-        }
-        text += "}"
+        let text = encodeColumnEntries(columns.lazy.map(\.entry))
         if commitStatement == nil { commitStatement = try connection.prepare("INSERT OR REPLACE INTO store_meta(key, value) VALUES (?1, ?2)") }
         guard let statement = commitStatement else { return }
         statement.reset()
@@ -206,37 +229,45 @@ final class ColumnWriter {
 
 /// Checks and repairs the column files of a store against `store_meta.histogram_columns`.
 public enum ColumnMaintenance {
-    /// Makes the column files match the committed state and returns it (file name → rows):
+    /// The directory of the column files of the store at `storePath` (`<store>.columns`).
+    public static func directory(storePath: String) -> String { ColumnFormat.directory(storePath: storePath) }
+
+    /// The column files the store's metadata lists as committed (file name → entry), read without touching the
+    /// files: what `telemetry check` verifies each file against (header magic and n, length ≥ 32 + bytes, rows,
+    /// CRC-64 of the row bytes — `HistogramColumn.rows()` does the row-level check).
+    /// - Returns: nil when no state is recorded or it is unreadable (the columns then need `reindex`; an empty
+    ///   store with no state returns `[:]`).
+    /// - Throws: `StoreError.sqlite`.
+    public static func committedColumns(store: Store) throws -> [String: ColumnEntry]? {
+        guard let text = try store.connection.scalarText("SELECT value FROM store_meta WHERE key='\(histogramColumnsMetaKey)'") else {
+            return (try store.connection.scalarInt("SELECT count(*) FROM pings") ?? 0) == 0 ? [:] : nil
+        }
+        return decodeColumnEntries(text)
+    }
+
+    /// Makes the column files match the committed state and returns it (file name → entry):
     /// rows beyond the committed counts (an interrupted import) are cut off; a missing column state (a store made
     /// before columns existed), a missing file, a bad header or a file shorter than its committed rows triggers
     /// a rebuild from the payload JSON (`rebuild`).
     /// - Returns: the state and whether a rebuild happened.
     /// - Throws: `StoreError.sqlite`, `HistogramColumnError.columnFile`.
     @discardableResult
-    public static func ensureConsistent(store: Store) throws -> (state: [String: ColumnState], rebuilt: Bool) {
+    public static func ensureConsistent(store: Store) throws -> (state: [String: ColumnEntry], rebuilt: Bool) {
         if let state = try check(store: store) { return (state, false) }
         return (try rebuild(store: store), true)
     }
 
     /// The committed state if the files are usable (after cutting uncommitted rows), nil if a rebuild is needed.
     /// - Parameter repair: cut uncommitted tails; false for readers (a concurrent import may be appending).
-    static func check(store: Store, repair: Bool = true) throws -> [String: ColumnState]? {
-        guard let text = try store.connection.scalarText("SELECT value FROM store_meta WHERE key='\(histogramColumnsMetaKey)'") else {
-            return (try store.connection.scalarInt("SELECT count(*) FROM pings") ?? 0) == 0 ? [:] : nil
-        }
-        guard let raw = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: [Any]] else { return nil }
-        var object: [String: ColumnState] = [:]
-        for (fileName, values) in raw {
-            guard values.count == 4, let rows = values[0] as? Int, let bytes = values[1] as? Int, let last = values[2] as? Int,
-                  let crcText = values[3] as? String, let crc = UInt64(crcText, radix: 16), rows >= 0, bytes >= 0 else { return nil }
-            object[fileName] = ColumnState(rows: rows, bytes: bytes, lastPingID: Int64(last), crc: crc)
-        }
+    static func check(store: Store, repair: Bool = true) throws -> [String: ColumnEntry]? {
+        guard let object = try committedColumns(store: store) else { return nil }
         let directory = ColumnFormat.directory(storePath: store.path)
         let present = Set((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-        for (fileName, committed) in object {
-            guard present.contains(fileName), let parsed = ColumnFormat.parse(fileName: fileName) else { return nil }
+        for (fileName, entry) in object {
+            let committed = entry.state
+            guard present.contains(fileName) else { return nil }
             let path = directory + "/" + fileName
-            let fd = open(path, O_RDWR)
+            let fd = open(path, O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { return nil }
             defer { close(fd) }
             var header = [UInt8](repeating: 0, count: ColumnFormat.headerBytes)
@@ -245,7 +276,7 @@ public enum ColumnMaintenance {
             let headerRows = header.withUnsafeBytes { Int(Int64(littleEndian: $0.loadUnaligned(fromByteOffset: 16, as: Int64.self))) }
             let headerBytes = header.withUnsafeBytes { Int(Int64(littleEndian: $0.loadUnaligned(fromByteOffset: 24, as: Int64.self))) }
             var info = stat()
-            guard fstat(fd, &info) == 0, n == parsed.bucketCount, headerRows >= committed.rows, headerBytes >= committed.bytes else { return nil }
+            guard fstat(fd, &info) == 0, n == entry.bucketCount, headerRows >= committed.rows, headerBytes >= committed.bytes else { return nil }
             let committedBytes = ColumnFormat.headerBytes + committed.bytes
             guard Int(info.st_size) >= committedBytes else { return nil }
             if headerRows != committed.rows || Int(info.st_size) != committedBytes {
@@ -258,17 +289,17 @@ public enum ColumnMaintenance {
         return object
     }
 
-    /// Rebuilds every column file from the payload JSON of the store's pings and commits the state.
-    /// - Returns: the new state (file name → rows).
-    /// - Complexity: one pass over all payloads; O(rows) disk writes.
     /// Rebuilds every column file (`rebuild(store:)`) and returns the number of files and of rows.
     public static func rebuildAll(store: Store) throws -> (files: Int, rows: Int) {
         let state = try rebuild(store: store)
-        return (state.count, state.values.reduce(0) { $0 + $1.rows })
+        return (state.count, state.values.reduce(0) { $0 + $1.state.rows })
     }
 
+    /// Rebuilds every column file from the payload JSON of the store's pings and commits the state.
+    /// - Returns: the new state (file name → entry).
+    /// - Complexity: one pass over all payloads; O(rows) disk writes.
     @discardableResult
-    public static func rebuild(store: Store) throws -> [String: ColumnState] {
+    public static func rebuild(store: Store) throws -> [String: ColumnEntry] {
         let directory = ColumnFormat.directory(storePath: store.path)
         try? FileManager.default.removeItem(atPath: directory)
         let writer = try ColumnWriter(storePath: store.path, committed: [:])

@@ -251,7 +251,7 @@ public final class HistogramColumns: @unchecked Sendable {   // immutable after 
     /// - Throws: `HistogramColumnError`, `StoreError.sqlite`; for a read-only store with damaged columns,
     ///   `HistogramColumnError.columnFile` asking for `telemetry reindex`.
     public static func open(store: Store, repair: Bool = true) throws -> HistogramColumns {
-        let state: [String: ColumnState]
+        let state: [String: ColumnEntry]
         if store.isReadOnly || !repair {
             guard let checked = try ColumnMaintenance.check(store: store, repair: false) else {
                 throw HistogramColumnError.columnFile(path: ColumnFormat.directory(storePath: store.path),
@@ -263,11 +263,10 @@ public final class HistogramColumns: @unchecked Sendable {   // immutable after 
         }
         let directory = ColumnFormat.directory(storePath: store.path)
         var byName: [String: [HistogramColumn]] = [:]
-        for (fileName, columnState) in state {
-            guard let parsed = ColumnFormat.parse(fileName: fileName) else { continue }
-            let column = try HistogramColumn(path: directory + "/" + fileName, name: parsed.name,
-                                             bucketCount: parsed.bucketCount, state: columnState)
-            byName[parsed.name, default: []].append(column)
+        for (fileName, entry) in state {
+            let column = try HistogramColumn(path: directory + "/" + fileName, name: entry.histogramName,
+                                             bucketCount: entry.bucketCount, state: entry.state)
+            byName[entry.histogramName, default: []].append(column)
         }
         for key in byName.keys { byName[key]!.sort { $0.bucketCount < $1.bucketCount } }
         return HistogramColumns(byName: byName)

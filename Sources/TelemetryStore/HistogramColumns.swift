@@ -1,5 +1,6 @@
 import Foundation
 import TelemetryConvert
+import TelemetryCore
 
 /// The encoded histograms of one ping as `PingParser` extracts them (`csimdjson.h`, `csj_parser_set_histograms`):
 /// entries of u16 name length, name, u32 bucket count n, u32 body length, body (a column row without its
@@ -50,28 +51,57 @@ enum ColumnFormat {
     /// Directory of the column files of the store at `storePath`.
     static func directory(storePath: String) -> String { storePath + ".columns" }
 
-    /// File name of a column: `<NAME>.<n>.col`, the name percent-encoded outside `[A-Za-z0-9_-]`.
-    static func fileName(name: String, bucketCount: Int) -> String {
-        var safe = ""
+    /// Longest readable prefix of a histogram name kept in its column file's name.
+    static let fileNamePrefixBytes = 48
+
+    /// File name of a column: `<prefix>.<hash>.<n>.col`, at most 84 bytes whatever the histogram name.
+    ///
+    /// The name never comes raw from the payload: `prefix` is the name's first 48 bytes with every byte outside
+    /// `[A-Za-z0-9_-]` replaced by `_` (`_` alone for an empty name), `hash` the 16 hex digits of the FNV-1a 64 of
+    /// the name's UTF-8 bytes, `n` the bucket count. The real name is in the store's metadata
+    /// (`ColumnEntry.histogramName`); a hash collision gets `~<k>` after the hash (`ColumnWriter`).
+    static func fileName(name: String, bucketCount: Int, collision: Int = 0) -> String {
+        var prefix = ""
+        var hash: UInt64 = 0xcbf29ce484222325
         for byte in name.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100000001b3
+            guard prefix.utf8.count < fileNamePrefixBytes else { continue }
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                  UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                safe.append(Character(UnicodeScalar(byte)))
+                prefix.append(Character(UnicodeScalar(byte)))
             default:
-                safe += String(format: "%%%02X", byte)
+                prefix.append("_")
             }
         }
-        return "\(safe).\(bucketCount).col"
+        if prefix.isEmpty { prefix = "_" }
+        let hex = String(hash, radix: 16)
+        let digits = String(repeating: "0", count: 16 - hex.count) + hex
+        return "\(prefix).\(digits)\(collision == 0 ? "" : "~\(collision)").\(bucketCount).col"
     }
 
-    /// Inverse of `fileName`; nil for a name that is not a column file.
-    static func parse(fileName: String) -> (name: String, bucketCount: Int)? {
+    /// Name and bucket count of a column file named by layout 1's rule (`<NAME>.<n>.col`, the name
+    /// percent-encoded outside `[A-Za-z0-9_-]`), for metadata written before the real name was recorded;
+    /// nil for any other name.
+    static func parseLegacy(fileName: String) -> (name: String, bucketCount: Int)? {
         guard fileName.hasSuffix(".col") else { return nil }
         let stem = fileName.dropLast(4)
         guard let dot = stem.lastIndex(of: "."), let n = Int(stem[stem.index(after: dot)...]), n > 0 else { return nil }
         guard let name = String(stem[..<dot]).removingPercentEncoding else { return nil }
         return (name, n)
+    }
+
+    /// `true` for a file name this module could have written (a column file name made by `fileName`, bounded
+    /// and without `/`): metadata naming anything else is not trusted as a path.
+    static func isSafe(fileName: String) -> Bool {
+        guard fileName.hasSuffix(".col"), !fileName.hasPrefix("."), fileName.utf8.count <= 255 else { return false }
+        return fileName.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "~"), UInt8(ascii: "%"): true
+            default: false
+            }
+        }
     }
 
     static func header(bucketCount: Int, rowCount: Int, byteCount: Int) -> [UInt8] {
@@ -116,9 +146,73 @@ public struct ColumnState: Equatable, Sendable {
     public var crc: UInt64
 }
 
-/// The store_meta key holding the committed column state: a JSON object
-/// `{"<file name>": [rows, row bytes, last ping_id, "CRC-64 of the row bytes as 16 hex digits"], …}`.
+/// One column file as the store's metadata records it (`store_meta.histogram_columns`): the file, the histogram
+/// it holds and its committed state. The source of truth for which files exist and what they contain: readers,
+/// `reindex` and `telemetry check` go by these entries, never by parsing file names.
+public struct ColumnEntry: Equatable, Sendable {
+    /// File name inside the column directory (`ColumnFormat.directory`): bounded ASCII, never raw payload text.
+    public var fileName: String
+    /// The histogram's real name as the payload spells it (any length, any characters).
+    public var histogramName: String
+    /// Buckets per row (n); the header of the file repeats it.
+    public var bucketCount: Int
+    /// Committed rows, bytes, last ping id and CRC-64.
+    public var state: ColumnState
+
+    public init(fileName: String, histogramName: String, bucketCount: Int, state: ColumnState) {
+        self.fileName = fileName
+        self.histogramName = histogramName
+        self.bucketCount = bucketCount
+        self.state = state
+    }
+}
+
+/// The store_meta key holding the committed column state: a JSON object keyed by file name,
+/// `{"<file name>": {"name": "<histogram name>", "buckets": n, "rows": r, "bytes": b, "last_ping_id": p,
+/// "crc": "<CRC-64 of the row bytes, hex>"}, …}`. Stores written before the real name was recorded hold
+/// `{"<file name>": [rows, bytes, last ping_id, "crc"]}` (name and n then come from the file name; still read).
 let histogramColumnsMetaKey = "histogram_columns"
+
+/// Encodes `entries` as the `histogram_columns` JSON (see `histogramColumnsMetaKey`).
+func encodeColumnEntries<S: Sequence>(_ entries: S) -> String where S.Element == ColumnEntry {
+    var text = "{"
+    for (number, entry) in entries.sorted(by: { $0.fileName < $1.fileName }).enumerated() {
+        // File names are ASCII from `ColumnFormat.fileName` ([A-Za-z0-9_.~-]): no escaping needed.
+        text += number == 0 ? "\"" : ",\""
+        text += entry.fileName
+        text += "\":{\"name\":"
+        text += jsonQuoted(entry.histogramName)
+        text += ",\"buckets\":\(entry.bucketCount),\"rows\":\(entry.state.rows),\"bytes\":\(entry.state.bytes)"
+        text += ",\"last_ping_id\":\(entry.state.lastPingID),\"crc\":\"\(String(entry.state.crc, radix: 16))\"}"
+    }
+    return text + "}"
+}
+
+/// Decodes the `histogram_columns` JSON (either shape, see `histogramColumnsMetaKey`); nil when it is malformed
+/// or names a file `ColumnFormat.fileName` could not have written.
+func decodeColumnEntries(_ text: String) -> [String: ColumnEntry]? {
+    guard let raw = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
+    var entries: [String: ColumnEntry] = [:]
+    for (fileName, value) in raw {
+        guard ColumnFormat.isSafe(fileName: fileName) else { return nil }
+        if let object = value as? [String: Any] {
+            guard let name = object["name"] as? String, let n = object["buckets"] as? Int, n > 0,
+                  let rows = object["rows"] as? Int, let bytes = object["bytes"] as? Int, let last = object["last_ping_id"] as? Int,
+                  let crcText = object["crc"] as? String, let crc = UInt64(crcText, radix: 16), rows >= 0, bytes >= 0 else { return nil }
+            entries[fileName] = ColumnEntry(fileName: fileName, histogramName: name, bucketCount: n,
+                                            state: ColumnState(rows: rows, bytes: bytes, lastPingID: Int64(last), crc: crc))
+        } else if let values = value as? [Any] {
+            guard values.count == 4, let rows = values[0] as? Int, let bytes = values[1] as? Int, let last = values[2] as? Int,
+                  let crcText = values[3] as? String, let crc = UInt64(crcText, radix: 16), rows >= 0, bytes >= 0,
+                  let parsed = ColumnFormat.parseLegacy(fileName: fileName) else { return nil }
+            entries[fileName] = ColumnEntry(fileName: fileName, histogramName: parsed.name, bucketCount: parsed.bucketCount,
+                                            state: ColumnState(rows: rows, bytes: bytes, lastPingID: Int64(last), crc: crc))
+        } else {
+            return nil
+        }
+    }
+    return entries
+}
 
 /// Errors of the histogram column files. Descriptions never include ping contents.
 public enum HistogramColumnError: Error, Equatable, CustomStringConvertible {

@@ -24,13 +24,15 @@ enum LayoutWalker {
 
     /// Finds the files under `root` (a directory, or a single file whose base is inferred as the directory
     /// `dimensionCount - 2` levels above it). Directories the filter excludes are not entered and files it
-    /// excludes are not opened; such files are counted in `excluded`.
+    /// excludes are not opened; such files are counted in `excluded`. Only regular files are opened: FIFOs,
+    /// sockets, devices, dangling symlinks and symlinks leading out of the root are appended to `skipped`
+    /// (`InputFiles`), never opened (opening a FIFO blocks for ever).
     /// - Throws: `StoreError.inputNotFound` when `root` does not exist.
-    static func walk(root: String, schema: DimensionSchema, filter: DimensionSchema?, excluded: inout Int) throws -> [ImportCandidate] {
-        let fm = FileManager.default
-        var isDirectory: ObjCBool = false
+    static func walk(root: String, schema: DimensionSchema, filter: DimensionSchema?, excluded: inout Int,
+                     skipped: inout [SkippedInput]) throws -> [ImportCandidate] {
         let standardized = URL(fileURLWithPath: root).standardizedFileURL.path
-        guard fm.fileExists(atPath: standardized, isDirectory: &isDirectory) else { throw StoreError.inputNotFound(path: root) }
+        var info = stat()
+        guard lstat(standardized, &info) == 0 else { throw StoreError.inputNotFound(path: root) }
         let sanitizedFilter = filter?.asFilter
         let dimensionCount = schema.dimensions.count
         var found: [ImportCandidate] = []
@@ -67,34 +69,27 @@ enum LayoutWalker {
             found.append(ImportCandidate(path: path, base: base, dimensions: dims, size: Int(st.st_size), mtimeNanoseconds: mtime))
         }
 
-        if !isDirectory.boolValue {
+        switch InputFiles.kind(of: standardized, root: nil) {
+        case let .skipped(reason):
+            skipped.append(SkippedInput(path: standardized, reason: reason))
+        case .regularFile:
             var url = URL(fileURLWithPath: standardized)
             for _ in 0..<max(1, dimensionCount - 1) { url.deleteLastPathComponent() }
             consider(standardized, base: url.path)
-            return found
-        }
-
-        // Depth-first, sorted for a stable order; prune directories by the filter at their depth.
-        func visit(_ directory: String, depth: Int) {
-            guard let names = try? fm.contentsOfDirectory(atPath: directory) else { return }
-            for name in names.sorted() where !isIgnored(name) {
-                let path = directory == "/" ? "/" + name : directory + "/" + name
-                var isDir: ObjCBool = false
-                guard fm.fileExists(atPath: path, isDirectory: &isDir) else { continue }
-                if isDir.boolValue {
-                    // Directory names are path components (`StorageLayout.pathComponent`): decode before matching.
-                    if let sanitizedFilter, depth < dimensionCount - 2,
-                       !((try? StorageLayout.value(ofPathComponent: name)).map { sanitizedFilter.allows($0, at: depth) } ?? false) {
-                        excluded += countFiles(path)
-                        continue
-                    }
-                    visit(path, depth: depth + 1)
-                } else {
-                    consider(path, base: standardized)
-                }
+        case .directory:
+            // Depth-first, sorted for a stable order; prune directories by the filter at their depth.
+            // Directory names are path components (`StorageLayout.pathComponent`): decode before matching.
+            let walked = InputFiles.walk(root: standardized, ignore: isIgnored) { path, depth in
+                let name = (path as NSString).lastPathComponent
+                guard let sanitizedFilter, depth < dimensionCount - 2,
+                      !((try? StorageLayout.value(ofPathComponent: name)).map { sanitizedFilter.allows($0, at: depth) } ?? false)
+                else { return true }
+                excluded += countFiles(path)
+                return false
             }
+            for path in walked.files { consider(path, base: standardized) }
+            skipped += walked.skipped
         }
-        visit(standardized, depth: 0)
         return found
     }
 
@@ -109,12 +104,6 @@ enum LayoutWalker {
     }
 
     private static func countFiles(_ directory: String) -> Int {
-        guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return 0 }
-        var count = 0
-        for case let name as String in enumerator {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDir), !isDir.boolValue { count += 1 }
-        }
-        return count
+        InputFiles.walk(root: directory, ignore: isIgnored).files.count
     }
 }

@@ -69,6 +69,9 @@ public struct ImportSummary: Sendable, Equatable {
     public var warnings: [String: Int] = [:]
     /// File-level failures: path and message (damage, unreadable, path not in the layout).
     public var fileErrors: [FileError] = []
+    /// Entries under the roots that are not regular files (FIFOs, sockets, devices, dangling symlinks, symlinks
+    /// out of their root): reported, never opened.
+    public var skippedInputs: [SkippedInput] = []
     public var compressedBytes = 0
     public var uncompressedBytes = 0
     public var seconds = 0.0
@@ -82,8 +85,9 @@ public struct ImportSummary: Sendable, Equatable {
     }
 
     public var badLineCount: Int { badLines.values.reduce(0, +) }
-    /// True when anything failed: a bad line, a damaged or unreadable file, a path outside the layout.
-    public var hadFailures: Bool { badLineCount > 0 || !fileErrors.isEmpty || interrupted }
+    /// True when anything failed: a bad line, a damaged or unreadable file, a path outside the layout, an entry
+    /// that is not a regular file.
+    public var hadFailures: Bool { badLineCount > 0 || !fileErrors.isEmpty || !skippedInputs.isEmpty || interrupted }
 }
 
 /// What an import is about to read, after the walk and the skip of unchanged files (`Importer.run`'s `planned`).
@@ -125,7 +129,8 @@ public final class Importer {
         var candidates: [ImportCandidate] = []
         var excluded = 0
         for root in roots {
-            candidates += try LayoutWalker.walk(root: root, schema: store.schema, filter: options.filter, excluded: &excluded)
+            candidates += try LayoutWalker.walk(root: root, schema: store.schema, filter: options.filter, excluded: &excluded,
+                                                skipped: &summary.skippedInputs)
         }
         summary.filesExcluded = excluded
         summary.filesFound = candidates.count
