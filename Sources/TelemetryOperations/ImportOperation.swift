@@ -113,6 +113,7 @@ public struct ImportReport: Sendable, Equatable {
             out += "Warnings: " + s.warnings.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ".\n"
         }
         out += Self.fileErrorLines(s, limit: 20)
+        out += Self.inputNotes(s, limit: 20)
         if s.badLineCount > 0 || !s.fileErrors.isEmpty {
             out += "Details: telemetry query \"SELECT path, line, reason, message FROM import_errors\"\n"
         }
@@ -136,11 +137,23 @@ public struct ImportReport: Sendable, Equatable {
             text += "Bad lines: \(s.badLineCount) (\(reasons)).\n"
         }
         text += Self.fileErrorLines(s, limit: 5)
+        text += Self.inputNotes(s, limit: 5)
         if s.badLineCount > 0 || !s.fileErrors.isEmpty {
             text += "Details: SELECT path, line, reason, message FROM import_errors;\n"
         }
         if s.interrupted { text += "Interrupted: the files done are committed; run the same .import again to finish.\n" }
         return text
+    }
+
+    /// Entries not opened (not regular files), empty files and empty directories, one line each.
+    private static func inputNotes(_ s: ImportSummary, limit: Int) -> String {
+        var out = ""
+        for skipped in s.skippedInputs.prefix(limit) { out += "Skipped: \(skipped)\n" }
+        if s.skippedInputs.count > limit { out += "  … and \(s.skippedInputs.count - limit) more entries skipped\n" }
+        for path in s.emptyFiles.prefix(limit) { out += "Note: \(path): empty file (nothing to import)\n" }
+        if s.emptyFiles.count > limit { out += "  … and \(s.emptyFiles.count - limit) more empty files\n" }
+        for path in s.emptyDirectories { out += "Warning: \(path): empty directory: no file to import\n" }
+        return out
     }
 
     private static func fileErrorLines(_ s: ImportSummary, limit: Int) -> String {
@@ -163,6 +176,9 @@ public struct ImportReport: Sendable, Equatable {
             "seconds": s.seconds, "interrupted": s.interrupted,
         ]
         object["file_errors"] = s.fileErrors.map { ["path": $0.path, "reason": $0.reason, "message": $0.message] }
+        object["skipped_inputs"] = s.skippedInputs.map { ["path": $0.path, "reason": $0.reason] }
+        object["empty_files"] = s.emptyFiles
+        object["empty_directories"] = s.emptyDirectories
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }

@@ -150,7 +150,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
         if file.isRawLog { return parseRawLog(file: file, index: index, parser: parser) }
         var end = FileEnd()
         if file.size == 0 {
-            end.failure = .init(reason: "empty_file", message: "\(file.path): empty file (0 bytes): nothing to import", line: nil, offset: 0)
+            // Not an error (issue 18): the importer notes it in `ImportSummary.emptyFiles`.
             end.hash = 0
             return post(.end(end), file: index)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TelemetryCompression
 import TelemetryCore
 
 /// One file found under an import root.
@@ -101,6 +102,13 @@ enum LayoutWalker {
         defer { close(fd) }
         var byte: UInt8 = 0
         return read(fd, &byte, 1) == 1 && byte == rawLogSeparator
+    }
+
+    /// True when `path` is a compressed or plain file that holds no byte of content (an xz stream of nothing).
+    static func decompressesToNothing(_ path: String) -> Bool {
+        guard let reader = try? DecompressingReader(path: path) else { return false }
+        var byte: UInt8 = 0
+        return (try? withUnsafeMutableBytes(of: &byte) { try reader.read(into: $0) }) == 0
     }
 
     private static func countFiles(_ directory: String) -> Int {

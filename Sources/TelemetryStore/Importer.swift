@@ -72,6 +72,12 @@ public struct ImportSummary: Sendable, Equatable {
     /// Entries under the roots that are not regular files (FIFOs, sockets, devices, dangling symlinks, symlinks
     /// out of their root): reported, never opened.
     public var skippedInputs: [SkippedInput] = []
+    /// Files with nothing in them (0 bytes, or a compressed stream of nothing): noted, not errors. A file at a
+    /// storage-layout path is still recorded (it replaces what an earlier version of it imported).
+    public var emptyFiles: [String] = []
+    /// Roots that are directories holding no file at all (before the filter): noted, and a failure — a path
+    /// that selects no file is an error (the user named the wrong directory, or it is not filled yet).
+    public var emptyDirectories: [String] = []
     public var compressedBytes = 0
     public var uncompressedBytes = 0
     public var seconds = 0.0
@@ -87,7 +93,9 @@ public struct ImportSummary: Sendable, Equatable {
     public var badLineCount: Int { badLines.values.reduce(0, +) }
     /// True when anything failed: a bad line, a damaged or unreadable file, a path outside the layout, an entry
     /// that is not a regular file.
-    public var hadFailures: Bool { badLineCount > 0 || !fileErrors.isEmpty || !skippedInputs.isEmpty || interrupted }
+    public var hadFailures: Bool {
+        badLineCount > 0 || !fileErrors.isEmpty || !skippedInputs.isEmpty || !emptyDirectories.isEmpty || interrupted
+    }
 }
 
 /// What an import is about to read, after the walk and the skip of unchanged files (`Importer.run`'s `planned`).
@@ -129,8 +137,12 @@ public final class Importer {
         var candidates: [ImportCandidate] = []
         var excluded = 0
         for root in roots {
+            let before = (candidates.count, excluded, summary.skippedInputs.count)
             candidates += try LayoutWalker.walk(root: root, schema: store.schema, filter: options.filter, excluded: &excluded,
                                                 skipped: &summary.skippedInputs)
+            if (candidates.count, excluded, summary.skippedInputs.count) == before, InputFiles.kind(of: root, root: nil) == .directory {
+                summary.emptyDirectories.append(root)
+            }
         }
         summary.filesExcluded = excluded
         summary.filesFound = candidates.count
@@ -153,6 +165,11 @@ public final class Importer {
                 continue
             }
             if case let .failure(error) = candidate.dimensions {
+                // An empty file cannot be told raw log from storage file: nothing to import, not a path error.
+                if candidate.size == 0 || LayoutWalker.decompressesToNothing(candidate.path) {
+                    summary.emptyFiles.append(candidate.path)
+                    continue
+                }
                 try recordPathError(candidate, previous: previous, error: error, summary: &summary)
                 continue
             }
@@ -218,6 +235,7 @@ public final class Importer {
                                                    severity: "error", reason: failure.reason, message: failure.message, documentID: nil)
                         } else {
                             status = "ok"
+                            if records == 0 && badLines == 0 && uncompressed == 0 { summary.emptyFiles.append(candidate.path) }
                         }
                         try writer.endFile(fileID: fileID, hash: end.hash.map(Self.hex), format: end.format?.rawValue, status: status,
                                            records: records, badLines: badLines, warnings: warnings,

@@ -51,17 +51,20 @@ struct DamageTests {
         #expect(try store.int("SELECT count(*) FROM pings WHERE json_extract(payload, '$.i') != line") == 0)
     }
 
-    @Test func emptyFilesAreReportedNotImported() throws {
+    /// Empty files are noted, not errors (issue 18 item 4: an empty input exits 0).
+    @Test func emptyFilesAreNotedNotErrors() throws {
         let fixture = LayoutFixture()
         try fixture.write(LayoutFixture.layoutPath(id: "00000000000000000000000000000001"), bytes: [], compress: false)
         try fixture.write(LayoutFixture.layoutPath(id: "00000000000000000000000000000002", suffix: "log"), bytes: [], compress: false)
         try fixture.write(LayoutFixture.layoutPath(id: "00000000000000000000000000000003"), text: Self.pings(1...2))
         let summary = try fixture.importAll()
         #expect(summary.pings == 2)
-        #expect(summary.fileErrors.map(\.reason) == ["empty_file", "empty_file"])
+        #expect(summary.fileErrors.isEmpty)
+        #expect(summary.emptyFiles.count == 2 && summary.emptyFiles.allSatisfy { $0.hasSuffix("01.xz") || $0.hasSuffix("02.log") })
+        #expect(!summary.hadFailures)
         // Re-running does not report them again (they are recorded with their size and mtime).
         let again = try fixture.importAll()
-        #expect(again.fileErrors.isEmpty && again.filesUnchanged == 3 && again.pings == 0)
+        #expect(again.fileErrors.isEmpty && again.emptyFiles.isEmpty && again.filesUnchanged == 3 && again.pings == 0)
     }
 
     @Test func aFiftyMegabyteLineIsTooLongAndItsNeighboursAreKept() throws {
