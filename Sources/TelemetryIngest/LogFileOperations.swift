@@ -7,7 +7,9 @@ import Darwin
 /// The POSIX calls the submission log makes, as values so that tests can inject failures (a full disk, a failing
 /// rename). Each returns what the system call returns and leaves `errno` set on failure.
 struct LogFileOperations: Sendable {
-    /// Creates `path` for writing (must not exist); returns the descriptor or -1.
+    /// Creates `path` for writing (must not exist) and takes its advisory lock (`flock(LOCK_EX)`, held while the
+    /// descriptor is open: `LogRecovery` recovers only files whose lock no live process holds); returns the
+    /// descriptor or -1.
     var create: @Sendable (_ path: String) -> Int32
     /// `write(2)`: bytes written or -1.
     var write: @Sendable (_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int
@@ -26,7 +28,23 @@ struct LogFileOperations: Sendable {
 
     /// The real system calls.
     static let posix = LogFileOperations(
-        create: { path in open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) },
+        create: { path in
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return fd }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                let saved = errno
+                #if canImport(Glibc)
+                _ = Glibc.unlink(path)
+                Glibc.close(fd)
+                #else
+                _ = Darwin.unlink(path)
+                Darwin.close(fd)
+                #endif
+                errno = saved
+                return -1
+            }
+            return fd
+        },
         write: { fd, bytes in
             #if canImport(Glibc)
             Glibc.write(fd, bytes.baseAddress, bytes.count)

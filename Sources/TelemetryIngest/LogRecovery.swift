@@ -7,7 +7,11 @@ import TelemetryCore
 /// "Durability").
 ///
 /// A file qualifies when its name is `<log_base>.v1|v2.<this host>.<pid>…`, it has no `.finished` suffix, and no
-/// process `<pid>` is alive (a live server's current file is left alone).
+/// live process holds its advisory lock: a writer takes `flock(LOCK_EX)` on each log file it creates and holds it
+/// until the file is renamed `.finished` (`LogFileOperations.create`); the kernel drops the lock when the process
+/// dies, whatever its PID. So a file named with this very process's PID (a container restart, where the server
+/// is PID 1 every time) is recovered, and a live server's current file — in this process or another — is left
+/// alone. The PID in the name is only a name.
 enum LogRecovery {
     /// One recovered file.
     struct Outcome: Equatable {
@@ -33,9 +37,13 @@ enum LogRecovery {
                 continue
             }
             let rest = name.dropFirst("\(logBase).\(version.rawValue).\(hostName).".count)
-            guard let pid = Int32(rest.split(separator: ".").first ?? ""), rest.split(separator: ".").count >= 2,
-                  !processIsAlive(pid) else { continue }
+            guard Int32(rest.split(separator: ".").first ?? "") != nil, rest.split(separator: ".").count >= 2 else { continue }
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+            // Held for the whole recovery: a second server starting at the same time skips the file.
+            let lock = open(path, O_RDONLY | O_CLOEXEC)
+            guard lock >= 0 else { continue }
+            defer { close(lock) }
+            guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }   // a live writer holds it
             do {
                 outcomes.append(try recoverFile(path: path, version: version, fsync: fsync))
             } catch {
@@ -89,12 +97,5 @@ enum LogRecovery {
         let finished = path + ".finished"
         guard rename(path, finished) == 0 else { throw IngestError.current(path, "rename") }
         return Outcome(finishedPath: finished, originalPath: path, truncatedBytes: fileSize - goodEnd, records: records)
-    }
-
-    /// True when a process `pid` exists (a signal could be sent to it, or it exists but belongs to someone else).
-    static func processIsAlive(_ pid: Int32) -> Bool {
-        guard pid > 0 else { return false }
-        if pid == getpid() { return true }   // another server in this process may be writing it
-        return kill(pid, 0) == 0 || errno == EPERM
     }
 }

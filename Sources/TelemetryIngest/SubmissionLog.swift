@@ -389,13 +389,18 @@ final class SubmissionLog: SubmissionSink, @unchecked Sendable {
                 if configuration.fsync != .never {
                     if operations.sync(fd) == 0 { metrics.synced() } else { report(IngestError.current(path, "fdatasync")) }
                 }
-                _ = operations.close(fd)
+                // Renamed while still open, so its lock is held until it is `.finished`: a server starting now
+                // never takes a file being finished for a dead server's (`LogRecovery`).
                 let finished = path + ".finished"
-                if operations.rename(path, finished) == 0 {
+                let renamed = operations.rename(path, finished) == 0
+                let renameErrno = errno
+                _ = operations.close(fd)
+                if renamed {
                     if configuration.fsync != .never { _ = operations.syncDirectory(configuration.logPath) }
                     metrics.finishedFile()
                     onFinished?(finished)
                 } else {
+                    errno = renameErrno
                     report(IngestError.current(path, "rename"))
                 }
             case let .discard(fd, path):

@@ -207,8 +207,15 @@ struct LogWriterTests {
         try Data(torn).write(to: URL(fileURLWithPath: abandoned))
         let emptyOne = "\(logs)/telemetry.log.v1.\(host).\(deadPID).1700000000001"
         try Data(tornRecord.prefix(10)).write(to: URL(fileURLWithPath: emptyOne))
-        let live1 = "\(logs)/telemetry.log.v1.\(host).\(getpid()).1700000000002"   // a live process's file
+        // Same-PID restart (a container's PID 1): a dead server's file named with this process's PID, lock free.
+        let samePID = "\(logs)/telemetry.log.v1.\(host).\(getpid()).1700000000002"
+        try Data(records[0].encoded()).write(to: URL(fileURLWithPath: samePID))
+        // A live writer's file: its lock is held (here by this test), whatever the PID in its name.
+        let live1 = "\(logs)/telemetry.log.v1.\(host).\(deadPID).1700000000004"
         try Data(records[0].encoded()).write(to: URL(fileURLWithPath: live1))
+        let liveLock = open(live1, O_RDONLY)
+        #expect(flock(liveLock, LOCK_EX | LOCK_NB) == 0)
+        defer { close(liveLock) }
         let otherHost = "\(logs)/telemetry.log.v1.some-other-host.\(deadPID).1700000000003"
         try Data(torn).write(to: URL(fileURLWithPath: otherHost))
 
@@ -219,9 +226,10 @@ struct LogWriterTests {
         let server = try IngestServer(configuration: configuration, onFinishedFile: { finished.add($0) })
         try server.start()
         server.shutdown()
-        #expect(finished.all == [abandoned + ".finished"])
+        #expect(Set(finished.all) == [abandoned + ".finished", samePID + ".finished"] && finished.all.count == 2)
         #expect(!FileManager.default.fileExists(atPath: emptyOne))
         #expect(FileManager.default.fileExists(atPath: live1))
+        #expect(FileManager.default.fileExists(atPath: samePID + ".finished"))
         #expect(FileManager.default.fileExists(atPath: otherHost))
         let reader = try RawLogReader(path: abandoned + ".finished", version: .v1, mode: .strict)
         var recovered: [RawRecord] = []

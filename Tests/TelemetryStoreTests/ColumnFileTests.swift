@@ -60,6 +60,12 @@ func expectColumnsMatchPayloads(_ store: Store, sourceLocation: SourceLocation =
 
 func columnsDirectory(_ store: Store) -> String { store.path + ".columns" }
 
+/// The file of histogram `name`'s column with `n` buckets, as the store's metadata names it.
+func columnFile(_ store: Store, _ name: String, _ n: Int) throws -> String {
+    let entry = try #require(try ColumnMaintenance.committedColumns(store: store)?.values.first { $0.histogramName == name && $0.bucketCount == n })
+    return columnsDirectory(store) + "/" + entry.fileName
+}
+
 struct ColumnFileTests {
     @Test func realPingsColumnsMatchPayloadJSON() throws {
         let fixture = LayoutFixture()
@@ -98,7 +104,7 @@ struct ColumnFileTests {
         let fixture = LayoutFixture()
         let store = try fixture.openStore()
         _ = try Importer(store: store, options: .init(jobs: 2)).run(roots: [Fixtures.repoPath("datasets/sample/storage")])
-        let path = columnsDirectory(store) + "/SAMPLE_GC_MS.50.col"
+        let path = try columnFile(store, "SAMPLE_GC_MS", 50)
         let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         switch damage {
         case "truncated": #expect(truncate(path, off_t(size - 100)) == 0)
@@ -121,7 +127,7 @@ struct ColumnFileTests {
         let store = try fixture.openStore()
         _ = try Importer(store: store, options: .init(jobs: 2)).run(roots: [Fixtures.repoPath("datasets/sample/storage")])
         let good = try store.rows("SELECT histogram_sum(ping_id, 'SAMPLE_GC_MS') FROM pings")
-        let path = columnsDirectory(store) + "/SAMPLE_GC_MS.50.col"
+        let path = try columnFile(store, "SAMPLE_GC_MS", 50)
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
         // Any single flipped bit in the rows is caught (CRC-64), not only structural damage.
         for (position, bit) in [(original.count / 2, 0), (original.count / 3, 3), (original.count - 1, 7), (40, 1)] {
@@ -143,7 +149,7 @@ struct ColumnFileTests {
             _ = try store.rows("SELECT histogram_sum(ping_id, 'SAMPLE_GC_MS') FROM pings")
             Issue.record("a damaged column gave a result")
         } catch {
-            #expect("\(error)".contains("SAMPLE_GC_MS.50.col"))
+            #expect("\(error)".contains(path))
             #expect("\(error)".contains("reindex"))
         }
         try ColumnMaintenance.rebuild(store: store)
@@ -236,7 +242,7 @@ struct ColumnFileTests {
         #expect(committed > 0 && committed < 30)
         try expectColumnsMatchPayloads(store)
         // A killed import after writing rows but before COMMIT: extra rows past the committed count.
-        let path = columnsDirectory(store) + "/H.3.col"
+        let path = try columnFile(store, "H", 3)
         let handle = try #require(FileHandle(forWritingAtPath: path))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data(repeating: 7, count: 240)); try handle.close()
