@@ -4,7 +4,9 @@
 /// - Throws: `BucketSum.Overflow` when a sum leaves the Int64 range (exact sums only, never wrapped or rounded).
 /// - Complexity: O(bucket count) per `step` and `merge`.
 /// Merge is commutative and associative: any split of the input merged in any order equals one pass.
-public struct BucketSum: Sendable, Equatable, CustomStringConvertible {
+/// Codable as `{"buckets": [Int64…], "count": Int}` (a job partial's value, docs/jobs.md); decoding refuses a
+/// negative count.
+public struct BucketSum: Sendable, Equatable, CustomStringConvertible, Codable {
     /// A bucket sum left the Int64 range.
     public struct Overflow: Error, CustomStringConvertible {
         public var bucket: Int
@@ -27,6 +29,17 @@ public struct BucketSum: Sendable, Equatable, CustomStringConvertible {
             buckets[index] = sum
         }
         count += inputs
+    }
+
+    private enum CodingKeys: String, CodingKey { case buckets, count }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        buckets = try container.decode([Int64].self, forKey: .buckets)
+        count = try container.decode(Int.self, forKey: .count)
+        guard count >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .count, in: container, debugDescription: "negative count \(count)")
+        }
     }
 
     /// `[b0,b1,…]` (the summed buckets, as the SQL twins print them with `json_group_array`).

@@ -115,3 +115,33 @@ enum LayoutWalker {
         InputFiles.walk(root: directory, ignore: isIgnored).files.count
     }
 }
+
+/// One file an import would read: what `telemetry import --dry-run` lists for local paths.
+public struct SelectedFile: Sendable, Equatable {
+    /// Absolute, standardised path.
+    public var path: String
+    /// Size in bytes (compressed, as on disk).
+    public var size: Int
+}
+
+extension Importer {
+    /// The files an import of `roots` would read, in import order, after the filter (the same walk as `run`:
+    /// directories and files the filter excludes are skipped unopened; raw logs are listed, their records are
+    /// filtered when imported). Files whose path does not fit the layout (which `run` records as `path_error`)
+    /// are returned apart. Nothing is read or written.
+    /// - Returns: the files, the paths outside the layout, and how many files the filter excluded.
+    /// - Throws: `StoreError.inputNotFound` for a missing root.
+    public static func selectFiles(roots: [String], schema: DimensionSchema, filter: DimensionSchema?) throws
+        -> (files: [SelectedFile], outsideLayout: [String], excluded: Int) {
+        var excluded = 0
+        var files: [SelectedFile] = []
+        var outside: [String] = []
+        for root in roots {
+            for candidate in try LayoutWalker.walk(root: root, schema: schema, filter: filter, excluded: &excluded) {
+                if case .failure = candidate.dimensions { outside.append(candidate.path); continue }
+                files.append(SelectedFile(path: candidate.path, size: candidate.size))
+            }
+        }
+        return (files, outside, excluded)
+    }
+}
