@@ -271,6 +271,9 @@ def run(spark, argv, stdout=None, stderr=None):
         for note in outside_layout:
             stderr.write(f"telemetry_spark: {note}\n")
         sc = spark.sparkContext
+        if __name__ != "__main__":
+            # Imported (python -m, tests): the tasks refer to this module, which the Python workers must import.
+            sc.addPyFile(os.path.abspath(__file__))
         wanted = arguments.shards or sc.defaultParallelism
         shards = shard_files(files, wanted)
         job_name = arguments.name
