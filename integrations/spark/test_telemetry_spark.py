@@ -103,14 +103,15 @@ def every_job_equals_single_machine(checks):
     cases = [(job, ()) for job in JOBS] + [("histogram-by-channel", ("--histogram", histogram)),
                                            ("histogram-by-channel", ("--histogram", histogram, "--by", "info"))]
     for source in checks.sources():
+        shards = 2 if source.startswith("s3://") else 3
         for job, job_arguments in cases:
             status, expected = checks.single(source, job, job_arguments)
-            report, output, err = checks.spark_run(source, job, job_arguments, options=["--shards", "3"])
+            report, output, err = checks.spark_run(source, job, job_arguments, options=["--shards", str(shards)])
             label = f"{job} {' '.join(job_arguments)} from {source}"
             checks.expect(output == expected, f"{label}: Spark gave {output[:200]!r}, one machine {expected[:200]!r}\n{err[-2000:]}")
             checks.expect(report["status"] == status, f"{label}: exit status {report['status']}, one machine {status}")
             checks.expect(len(expected) > 0 or job == "duplicate-ids", f"{label}: empty answer")
-            checks.expect(report["shards"] == 3, f"{label}: {report['shards']} shards, asked for 3")
+            checks.expect(report["shards"] == shards, f"{label}: {report['shards']} shards, asked for {shards}")
 
 
 def filter_where_and_formats(checks):
@@ -123,7 +124,7 @@ def filter_where_and_formats(checks):
             {"field_name": "appVersion", "allowed_values": "*"},
             {"field_name": "appBuildID", "allowed_values": "*"},
             {"field_name": "submission_date", "allowed_values": {"min": "20131001", "max": "20131025"}}]}, out)
-    for source in checks.sources():
+    for source in checks.sources()[-1:]:
         options = ["--filter", filter_path, "--where", "os <> 'Linux'", "--format", "csv"]
         _, expected = checks.single(source, "os-distribution", (), options)
         report, output, err = checks.spark_run(source, "os-distribution", (), options=["--filter", filter_path, "--where", "os <> 'Linux'",
@@ -131,6 +132,7 @@ def filter_where_and_formats(checks):
         checks.expect(output == expected and b"Linux" not in output and output, f"filtered csv from {source}: {output!r} vs {expected!r}\n{err[-1500:]}")
         _, everything = checks.single(source, "os-distribution", (), ["--format", "csv"])
         checks.expect(output != everything, f"the filter changed nothing from {source}")
+    for source in checks.sources()[:1]:
         result_path = os.path.join(checks.work, "result.json")
         report, output, _ = checks.spark_run(source, "pings-per-day", (), options=["--format", "json", "--output", result_path])
         _, expected = checks.single(source, "pings-per-day", (), ["--format", "json"])
