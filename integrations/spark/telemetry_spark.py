@@ -27,7 +27,7 @@ The telemetry binary: --telemetry PATH, else $TELEMETRY_BIN, else `telemetry` on
 that name shipped with `spark-submit --files` (SparkFiles) is used first.
 
 For tests: TELEMETRY_SPARK_FAIL_ONCE=I,J makes the first attempt of the tasks of shards I, J fail after computing
-their partial (the retry must give the same answer; use a master with retries, e.g. local[2,2]).
+their partial (the retry must give the same answer; use a master with retries, e.g. local[2,4]).
 """
 import argparse
 import base64
