@@ -136,12 +136,14 @@ extension Importer {
         var excluded = 0
         var files: [SelectedFile] = []
         var outside: [String] = []
+        var skipped: [SkippedInput] = []
         for root in roots {
-            for candidate in try LayoutWalker.walk(root: root, schema: schema, filter: filter, excluded: &excluded) {
+            for candidate in try LayoutWalker.walk(root: root, schema: schema, filter: filter, excluded: &excluded, skipped: &skipped) {
                 if case .failure = candidate.dimensions { outside.append(candidate.path); continue }
                 files.append(SelectedFile(path: candidate.path, size: candidate.size))
             }
         }
-        return (files, outside, excluded)
+        // Special files (FIFOs, devices, symlinks out of the root) are never imported either: reported with the rest.
+        return (files, outside + skipped.map(\.description), excluded)
     }
 }
