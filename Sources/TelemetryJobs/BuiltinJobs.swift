@@ -70,13 +70,16 @@ public struct HistogramDistributionJob: Job {
     }
 }
 
-/// Duplicate finder: `map` writes `(document id, 1)`; reduce writes ids seen more than once with their count.
-/// Twin: `queries/job_duplicate_ids.sql`.
+/// Duplicate finder: `map` writes `(document id "/" ping type, 1)` (the ping type is the schema's
+/// `pingTypeField`, `reason`; the key is the document id alone when the schema has none); reduce writes the
+/// keys seen more than once with their count. Two pings of different types that share a document id are not
+/// duplicates (docs/store.md "Duplicates"). Twin: `queries/job_duplicate_ids.sql`.
 public struct DuplicateIDsJob: Job {
     public init() {}
     public var hasCombine: Bool { true }
     public func map(_ ping: JobPing, into context: inout MapContext<String, Int64>) throws {
-        context.write(ping.documentID, 1)
+        let type = DimensionSchema.pingTypeFields.lazy.compactMap { ping.dimension(named: $0) }.first
+        context.write(type.map { ping.documentID + "/" + $0 } ?? ping.documentID, 1)
     }
     public func combine(key: String, values: [Int64]) throws -> Int64 { values.reduce(0, +) }
     public func reduce(key: String, values: [Int64], into context: inout OutputContext) throws {

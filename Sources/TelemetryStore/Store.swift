@@ -9,7 +9,7 @@ import TelemetryCore
 /// where: size, mtime, CRC-64 content hash, counts, status), `import_errors` (bad lines and file damage with
 /// file, line, byte offset, reason), `store_meta` (layout version, schema, `ping_generation`: a change counter
 /// of `pings` kept by triggers, which tells derived files such as the `PingIndex` whether they are current). Views: `pings_dedup`
-/// (one row per document id), `duplicate_documents`.
+/// (one row per document id and ping type), `duplicate_documents`.
 ///
 /// - Important: Not `Sendable`: owns its `Connection`. Use one `Store` per thread.
 public final class Store {
@@ -91,7 +91,7 @@ public final class Store {
         let dimensionNames = Set(schema.fieldNames.map { $0.lowercased() })
         activeInfoColumns = Self.infoColumns.filter { !dimensionNames.contains($0.name.lowercased()) }
         isReadOnly = readOnly
-        if !readOnly { try addMissingIndexes() }
+        if !readOnly { try addMissingIndexes(); try refreshViews() }
         let histogramSQL = HistogramSQLContext(store: self)
         try histogramSQL.register(on: connection)
         self.histogramSQL = histogramSQL
@@ -177,18 +177,8 @@ public final class Store {
         for index in dimensionIndexes(schema: schema, info: info) {
             sql += "CREATE INDEX \(quote(index.name)) ON pings(\(index.columns.map(quote).joined(separator: ", ")));\n"
         }
-        let dateColumn = schema.fieldNames.contains(DimensionSchema.submissionDateField)
-            ? quote(DimensionSchema.submissionDateField) : "''"
+        for view in views(schema: schema) { sql += view.sql + ";\n" }
         sql += """
-        CREATE VIEW pings_dedup AS
-            SELECT * FROM pings WHERE ping_id IN (
-                SELECT ping_id FROM (
-                    SELECT p.ping_id, row_number() OVER (
-                        PARTITION BY p.document_id ORDER BY p.\(dateColumn), f.path, p.line) AS copy_number
-                    FROM pings p JOIN source_files f USING (file_id))
-                WHERE copy_number = 1);
-        CREATE VIEW duplicate_documents AS
-            SELECT document_id, count(*) AS copies FROM pings GROUP BY document_id HAVING count(*) > 1;
         COMMIT;
         """
         try c.execute(sql)
@@ -218,6 +208,52 @@ public final class Store {
             indexes.append((name: "pings_cover_" + lead.column, columns: [lead.column] + all.filter { $0 != lead.column }))
         }
         return indexes
+    }
+
+    /// The store's views, as `CREATE VIEW` statements (docs/store.md "Duplicates"): `pings_dedup` keeps, for each
+    /// (document id, ping type), the copy with the earliest `submission_date` (then source path, then line);
+    /// `duplicate_documents` lists each (document id, ping type) seen more than once with its copies. The ping
+    /// type is the schema's `pingTypeField` (`reason`); a schema without one keys on the document id alone.
+    static func views(schema: DimensionSchema) -> [(name: String, sql: String)] {
+        let dateColumn = schema.fieldNames.contains(DimensionSchema.submissionDateField)
+            ? "p." + quote(DimensionSchema.submissionDateField) : "''"
+        let type = schema.pingTypeField.map(quote)
+        let partition = ["p.document_id"] + (type.map { ["p." + $0] } ?? [])
+        return [
+            (name: "pings_dedup", sql: """
+            CREATE VIEW pings_dedup AS
+                SELECT * FROM pings WHERE ping_id IN (
+                    SELECT ping_id FROM (
+                        SELECT p.ping_id, row_number() OVER (
+                            PARTITION BY \(partition.joined(separator: ", ")) ORDER BY \(dateColumn), f.path, p.line) AS copy_number
+                        FROM pings p JOIN source_files f USING (file_id))
+                    WHERE copy_number = 1)
+            """),
+            (name: "duplicate_documents", sql: """
+            CREATE VIEW duplicate_documents AS
+                SELECT document_id, \(type ?? "NULL") AS ping_type, count(*) AS copies FROM pings
+                GROUP BY document_id\(type.map { ", " + $0 } ?? "") HAVING count(*) > 1
+            """),
+        ]
+    }
+
+    /// Re-creates the views of a store made with older definitions (e.g. dedup by document id alone); a no-op
+    /// read when they are current. Writable stores only: a read-only open keeps the views it finds.
+    private func refreshViews() throws {
+        let expected = Self.views(schema: schema)
+        var stale: [(name: String, sql: String)] = []
+        for view in expected {
+            let statement = try connection.prepare("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?1")
+            try statement.bind(view.name, at: 1)
+            let current: String? = try statement.step() ? statement.columnText(0) : nil
+            if current != view.sql { stale.append(view) }
+        }
+        guard !stale.isEmpty else { return }
+        try connection.transaction {
+            for view in stale {
+                try connection.execute("DROP VIEW IF EXISTS \(Self.quote(view.name)); \(view.sql)")
+            }
+        }
     }
 
     /// Adds the indexes a store made before them lacks (`CREATE INDEX IF NOT EXISTS`); a no-op read otherwise.

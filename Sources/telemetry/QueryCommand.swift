@@ -17,7 +17,7 @@ struct QueryCommand: ParsableCommand {
         The store has a table `pings` (document_id, one column per schema dimension, typed info columns \
         os, os_version, arch, locale, memsize, cpucount, revision, update_channel, and payload: the ping's JSON, \
         reachable with SQLite's JSON functions such as json_extract(payload, '$.info.OS')), the view \
-        `pings_dedup` (one row per document id), `duplicate_documents`, `source_files` and `import_errors`. \
+        `pings_dedup` (one row per document id and ping type), `duplicate_documents`, `source_files` and `import_errors`. \
         See docs/store.md.
         """
     )
