@@ -112,7 +112,8 @@ struct ScriptModeTests {
             store_meta           table
             CREATE TABLE store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE VIEW duplicate_documents AS
-                SELECT document_id, count(*) AS copies FROM pings GROUP BY document_id HAVING count(*) > 1;
+                SELECT document_id, "reason" AS ping_type, count(*) AS copies FROM pings
+                GROUP BY document_id, "reason" HAVING count(*) > 1;
             dimension         value           pings
             ----------------  --------------  -----
             reason            idle_daily          1
