@@ -85,7 +85,7 @@ extension ShellSession {
             guard row.count == 2, case let .text(name) = row[0], case let .text(type) = row[1], !mainNames.contains(name) else { continue }
             rows.append([.text(name), .text("temp " + type)])
         }
-        print(Store.QueryResult(columns: ["name", "type"], rows: rows))
+        try print(Store.QueryResult(columns: ["name", "type"], rows: rows))
     }
 
     mutating func showSchema(_ arguments: [Substring]) throws {
@@ -129,7 +129,7 @@ extension ShellSession {
                 }
             }
         }
-        print(result)
+        try print(result)
     }
 
     mutating func showHistograms(_ arguments: [Substring]) throws {
@@ -141,7 +141,7 @@ extension ShellSession {
         let rows: [[SQLValue]] = sample.histograms.filter { Self.matches($0.name, pattern: pattern) }.map {
             [.text($0.name), .text($0.keyed ? "keyed" : "plain"), .integer(Int64($0.pings))]
         }
-        print(Store.QueryResult(columns: ["histogram", "kind", "pings"], rows: rows))
+        try print(Store.QueryResult(columns: ["histogram", "kind", "pings"], rows: rows))
         if !sample.isComplete {
             errors.write("(names and counts from a sample of \(sample.sampledPings) pings spread over the store; rare histograms may be missing)\n")
         }
@@ -254,7 +254,7 @@ extension ShellSession {
             let rows: [[SQLValue]] = parameters.keys.sorted().map { key in
                 [.text(key), .text(Self.sqlLiteral(parameters[key] ?? .null))]
             }
-            print(Store.QueryResult(columns: ["name", "value"], rows: rows))
+            try print(Store.QueryResult(columns: ["name", "value"], rows: rows))
         case "clear":
             guard arguments.count == 1 else { throw usage }
             parameters = [:]

@@ -35,6 +35,8 @@ struct ImportCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
+    @OptionGroup var writer: WriterOptions
+
     @Option(help: ArgumentHelp("Dimension schema JSON for a new store (default: the seed's 6 dimensions).", valueName: "file"))
     var schema: String?
 
@@ -89,7 +91,8 @@ struct ImportCommand: ParsableCommand {
         if s3.dryRun { s3.printDryRun(s3Selected); return }
         let store: Store
         do {
-            store = try Store(path: storeOptions.resolvedPath, create: true, schema: requestedSchema)
+            store = try Store(path: storeOptions.resolvedPath, create: true, schema: requestedSchema,
+                              writerWaitSeconds: writer.waitSeconds, onWriterWait: { printError($0) })
         } catch {
             printError("\(error)")
             throw ExitCode(2)

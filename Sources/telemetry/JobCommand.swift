@@ -105,13 +105,10 @@ struct JobCommand: ParsableCommand {
         guard let result else { return }
         for bad in result.badPings { printError("bad ping \(bad.documentID): \(bad.message)") }
         let text = outputFormat.render(result)
-        if let output {
-            guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
-                printError("\(output): cannot write the job's output (\(String(cString: strerror(errno))))")
-                throw ExitCode.failure
-            }
-        } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+        do {
+            if let output { try Output.file(text, path: output) } else { try Output.standardOutput(text) }
+        } catch {
+            throw Output.failed(error)
         }
         printError(result.summary)
         if !result.badPings.isEmpty { throw ExitCode(1) }
