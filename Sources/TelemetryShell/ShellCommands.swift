@@ -68,6 +68,15 @@ extension ShellSession {
 
     // MARK: .tables, .schema
 
+    /// `.check [--full]`: the same check as `telemetry check` (`StoreCheck`); damage is an error (stops under
+    /// `.bail on`, makes a script's exit status non-zero).
+    mutating func checkStore(_ arguments: [Substring]) throws {
+        guard arguments.isEmpty || arguments == ["--full"] else { throw ShellError.usage(command: "check", usage: DotCommand.usage(of: "check")) }
+        let report = try StoreCheck.run(store: try requireStore(), full: arguments == ["--full"])
+        output.write(report.text)
+        if report.hasDamage { throw ShellError.operationFailed(message: "\(report.storePath): the store is damaged (above)") }
+    }
+
     mutating func showTables() throws {
         let store = try requireStore()
         let listing = "type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"

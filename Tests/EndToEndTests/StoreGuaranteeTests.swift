@@ -284,4 +284,56 @@ struct StoreGuaranteeTests {
         #expect(right.status == 0, "\(right.stdout)\(right.stderr)")
         #expect(try Self.signature(store, root: root) == clean)
     }
+
+    // MARK: telemetry check (failure 9)
+
+    @Test func checkFindsAFlippedIndexPageAndADamagedColumnAndNamesTheRepair() throws {
+        let root = try Self.tree.get()
+        let directory = TemporaryDirectory("guarantees-check")
+        let store = directory.file("k.db")
+        #expect(try CLI.run(["import", root, "--store", store]).status == 0)
+        let healthy = try CLI.run(["check", "--store", store, "--full"])
+        #expect(healthy.status == 0, "\(healthy.stdout)\(healthy.stderr)")
+        #expect(healthy.stdout.contains("no damage found"))
+        let shell = try runProcess(CLI.executable, ["repl", "--store", store], stdin: ".check\n", environment: ["TELEMETRY_STORE": ""])
+        #expect(shell.stdout.contains("no damage found"), "\(shell.stdout)\(shell.stderr)")
+        let j1 = "SELECT appUpdateChannel, count(*) FROM pings GROUP BY appUpdateChannel"
+        let before = try CLI.run(["query", j1, "--store", store, "--format", "csv"]).stdout
+
+        // A flipped bit in a key of the channel index (300 short keys: one leaf page, its root).
+        let pageSize = try #require(try CLI.scalar("PRAGMA page_size", store: store))
+        let rootPage = try #require(try CLI.scalar("SELECT rootpage FROM sqlite_master WHERE name = 'pings_dim_appUpdateChannel'", store: store))
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: store)))
+        let page = (rootPage - 1) * pageSize..<(rootPage * pageSize)
+        let needle = Array("release".utf8)
+        let at = try #require(page.reversed().first { start in start + needle.count <= page.upperBound && Array(bytes[start..<start + needle.count]) == needle },
+                              "no 'release' key in the index's root page")
+        bytes[at] ^= 0x04   // 'r' → 'v'
+        try Data(bytes).write(to: URL(fileURLWithPath: store))
+        let wrong = try CLI.run(["query", j1, "--store", store, "--format", "csv"]).stdout
+        #expect(wrong != before, "the damage did not change J1: the test damages the wrong page")
+        let damaged = try CLI.run(["check", "--store", store, "--full"])
+        #expect(damaged.status == 1, "\(damaged.stdout)\(damaged.stderr)")
+        #expect(damaged.stdout.contains("DAMAGED sqlite"), "\(damaged.stdout)")
+        #expect(damaged.stdout.contains("REINDEX"), "\(damaged.stdout)")
+        #expect(try CLI.run(["query", "REINDEX", "--store", store]).status == 0)
+        #expect(try CLI.run(["query", j1, "--store", store, "--format", "csv"]).stdout == before)
+
+        // A flipped bit inside a column file's committed rows: found by check, repaired by reindex.
+        let columns = store + ".columns"
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: columns).max { a, b in
+            let size = { (file: String) in ((try? FileManager.default.attributesOfItem(atPath: columns + "/" + file))?[.size] as? NSNumber)?.intValue ?? 0 }
+            return size(a) < size(b)
+        })
+        var column = try [UInt8](Data(contentsOf: URL(fileURLWithPath: columns + "/" + name)))
+        column[column.count - 3] ^= 0x01
+        try Data(column).write(to: URL(fileURLWithPath: columns + "/" + name))
+        let badColumn = try CLI.run(["check", "--store", store])
+        #expect(badColumn.status == 1, "\(badColumn.stdout)\(badColumn.stderr)")
+        #expect(badColumn.stdout.contains("DAMAGED columns"), "\(badColumn.stdout)")
+        #expect(badColumn.stdout.contains("telemetry reindex"), "\(badColumn.stdout)")
+        #expect(try CLI.run(["reindex", "--store", store]).status == 0)
+        let repaired = try CLI.run(["check", "--store", store, "--full"])
+        #expect(repaired.status == 0, "\(repaired.stdout)\(repaired.stderr)")
+    }
 }
