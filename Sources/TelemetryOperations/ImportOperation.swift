@@ -44,6 +44,10 @@ public enum ImportOperation {
     public static func run(_ request: ImportRequest, store: Store, notice: @escaping (String) -> Void = { _ in },
                            progress: ((ImportProgress) -> Void)? = nil,
                            isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ImportReport {
+        // A second writer waits for the store's writer lock (docs/store.md "One writer at a time"): say so.
+        let previousWait = store.onWriterWait
+        if previousWait == nil { store.onWriterWait = notice }
+        defer { store.onWriterWait = previousWait }
         if request.histogramCache != nil || request.histogramServer != nil {
             try store.rememberHistogramCache(directory: request.histogramCache, server: request.histogramServer)
         }

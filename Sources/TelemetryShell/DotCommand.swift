@@ -60,6 +60,12 @@ public struct DotCommand: Sendable {
             session.settings.bail = try onOff(arguments, command: "bail")
             return .proceed
         },
+        DotCommand(name: "check", usage: ".check [--full]",
+                   summary: "Verify the store, its column files and ping index; say what repairs any damage",
+                   completion: .firstArgument(["--full"])) { session, arguments in
+            try session.checkStore(arguments)
+            return .proceed
+        },
         DotCommand(name: "dims", usage: ".dims [DIMENSION]", summary: "Dimensions and their values, with ping counts",
                    completion: .dimensions) { session, arguments in
             try session.showDimensions(arguments)

@@ -68,6 +68,15 @@ extension ShellSession {
 
     // MARK: .tables, .schema
 
+    /// `.check [--full]`: the same check as `telemetry check` (`StoreCheck`); damage is an error (stops under
+    /// `.bail on`, makes a script's exit status non-zero).
+    mutating func checkStore(_ arguments: [Substring]) throws {
+        guard arguments.isEmpty || arguments == ["--full"] else { throw ShellError.usage(command: "check", usage: DotCommand.usage(of: "check")) }
+        let report = try StoreCheck.run(store: try requireStore(), full: arguments == ["--full"])
+        output.write(report.text)
+        if report.hasDamage { throw ShellError.operationFailed(message: "\(report.storePath): the store is damaged (above)") }
+    }
+
     mutating func showTables() throws {
         let store = try requireStore()
         let listing = "type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
@@ -85,7 +94,7 @@ extension ShellSession {
             guard row.count == 2, case let .text(name) = row[0], case let .text(type) = row[1], !mainNames.contains(name) else { continue }
             rows.append([.text(name), .text("temp " + type)])
         }
-        print(Store.QueryResult(columns: ["name", "type"], rows: rows))
+        try print(Store.QueryResult(columns: ["name", "type"], rows: rows))
     }
 
     mutating func showSchema(_ arguments: [Substring]) throws {
@@ -129,7 +138,7 @@ extension ShellSession {
                 }
             }
         }
-        print(result)
+        try print(result)
     }
 
     mutating func showHistograms(_ arguments: [Substring]) throws {
@@ -141,7 +150,7 @@ extension ShellSession {
         let rows: [[SQLValue]] = sample.histograms.filter { Self.matches($0.name, pattern: pattern) }.map {
             [.text($0.name), .text($0.keyed ? "keyed" : "plain"), .integer(Int64($0.pings))]
         }
-        print(Store.QueryResult(columns: ["histogram", "kind", "pings"], rows: rows))
+        try print(Store.QueryResult(columns: ["histogram", "kind", "pings"], rows: rows))
         if !sample.isComplete {
             errors.write("(names and counts from a sample of \(sample.sampledPings) pings spread over the store; rare histograms may be missing)\n")
         }
@@ -254,7 +263,7 @@ extension ShellSession {
             let rows: [[SQLValue]] = parameters.keys.sorted().map { key in
                 [.text(key), .text(Self.sqlLiteral(parameters[key] ?? .null))]
             }
-            print(Store.QueryResult(columns: ["name", "value"], rows: rows))
+            try print(Store.QueryResult(columns: ["name", "value"], rows: rows))
         case "clear":
             guard arguments.count == 1 else { throw usage }
             parameters = [:]

@@ -132,6 +132,15 @@ public final class Importer {
     ///   counted in the summary and recorded in `import_errors`.
     public func run(roots: [String], planned: ((ImportPlanSummary) -> Void)? = nil, progress: ((ImportProgress) -> Void)? = nil,
                     isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ImportSummary {
+        // One writer at a time (docs/store.md): the files to read are decided under the lock, so a second import
+        // of the same tree waits and then finds them imported.
+        try store.withWriterLock("import") {
+            try runLocked(roots: roots, planned: planned, progress: progress, isCancelled: isCancelled)
+        }
+    }
+
+    private func runLocked(roots: [String], planned: ((ImportPlanSummary) -> Void)?, progress: ((ImportProgress) -> Void)?,
+                           isCancelled: @escaping @Sendable () -> Bool) throws -> ImportSummary {
         let started = Date()
         var summary = ImportSummary()
         var candidates: [ImportCandidate] = []
@@ -151,13 +160,17 @@ public final class Importer {
         let known = try knownFiles()
         var work: [(ImportCandidate, KnownFile?)] = []
         for candidate in candidates {
+            // A file is the same file when its path under the same root is (so its storage-layout dimensions are)
+            // and its size and mtime or content hash are: the same file imported from another root (a wrong root
+            // gives a path_error or other dimensions) is read again.
             let previous = known[candidate.path]
-            if let previous, previous.size == candidate.size, previous.mtime == candidate.mtimeNanoseconds {
+            let sameRoot = previous?.base == candidate.base
+            if let previous, sameRoot, previous.size == candidate.size, previous.mtime == candidate.mtimeNanoseconds {
                 summary.filesUnchanged += 1
                 if previous.status != "ok" { summary.filesUnchangedWithErrors += 1 }
                 continue
             }
-            if let previous, previous.size == candidate.size, let hash = previous.hash,
+            if let previous, sameRoot, previous.size == candidate.size, let hash = previous.hash,
                let current = try? DecompressingReader.crc64(ofFile: candidate.path), Self.hex(current) == hash {
                 try store.connection.execute("UPDATE source_files SET mtime_ns = \(candidate.mtimeNanoseconds) WHERE file_id = \(previous.fileID)")
                 summary.filesUnchanged += 1
@@ -282,15 +295,17 @@ public final class Importer {
         var mtime: Int64
         var hash: String?
         var status: String
+        var base: String
     }
 
     private func knownFiles() throws -> [String: KnownFile] {
-        let statement = try store.connection.prepare("SELECT file_id, path, size, mtime_ns, content_hash, status FROM source_files")
+        let statement = try store.connection.prepare("SELECT file_id, path, size, mtime_ns, content_hash, status, base FROM source_files")
         var known: [String: KnownFile] = [:]
         while try statement.step() {
             known[statement.columnText(1) ?? ""] = KnownFile(fileID: statement.columnInt64(0), size: Int(statement.columnInt64(2)),
                                                              mtime: statement.columnInt64(3), hash: statement.columnText(4),
-                                                             status: statement.columnText(5) ?? "ok")
+                                                             status: statement.columnText(5) ?? "ok",
+                                                             base: statement.columnText(6) ?? "")
         }
         return known
     }

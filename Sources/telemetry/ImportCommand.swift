@@ -35,6 +35,8 @@ struct ImportCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
+    @OptionGroup var writer: WriterOptions
+
     @Option(help: ArgumentHelp("Dimension schema JSON for a new store (default: the seed's 6 dimensions).", valueName: "file"))
     var schema: String?
 
@@ -100,7 +102,8 @@ struct ImportCommand: ParsableCommand {
         }
         let store: Store
         do {
-            store = try Store(path: storeOptions.resolvedPath, create: true, schema: requestedSchema)
+            store = try Store(path: storeOptions.resolvedPath, create: true, schema: requestedSchema,
+                              writerWaitSeconds: writer.waitSeconds, onWriterWait: { printError($0) })
         } catch {
             printError("\(error)")
             throw ExitCode(2)

@@ -142,7 +142,7 @@ struct JobCommand: ParsableCommand {
         }
         for bad in result.badPings { printError("bad ping \(bad.documentID): \(bad.message)") }
         if target == "-" {
-            FileHandle.standardOutput.write(data)
+            try Self.write(String(decoding: data, as: UTF8.self), to: nil)
         } else {
             let temporary = target + ".partial-\(getpid())"
             do {
@@ -171,15 +171,13 @@ struct JobCommand: ParsableCommand {
         }
     }
 
-    /// Writes `text` to `output`, or to standard output when nil.
+    /// Writes `text` to `output`, or to standard output when nil, with checked writes (`Output`): a full disk or a
+    /// closed pipe exits 2 naming the file, and a partial `output` file is removed.
     static func write(_ text: String, to output: String?) throws {
-        if let output {
-            guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
-                printError("\(output): cannot write the job's output (\(String(cString: strerror(errno))))")
-                throw ExitCode.failure
-            }
-        } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+        do {
+            if let output { try Output.file(text, path: output) } else { try Output.standardOutput(text) }
+        } catch {
+            throw Output.failed(error)
         }
     }
 }

@@ -26,6 +26,8 @@ struct ReindexCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
+    @OptionGroup var writer: WriterOptions
+
     func validate() throws {
         var isDirectory: ObjCBool = false
         if let histogramCache, !(FileManager.default.fileExists(atPath: histogramCache, isDirectory: &isDirectory) && isDirectory.boolValue) {
@@ -39,19 +41,23 @@ struct ReindexCommand: ParsableCommand {
     func run() throws {
         let path = storeOptions.resolvedPath
         do {
-            let store = try Store(path: path, create: false)
+            let store = try Store(path: path, create: false, writerWaitSeconds: writer.waitSeconds, onWriterWait: { printError($0) })
             if histogramCache != nil || histogramServer != nil {
                 try store.rememberHistogramCache(directory: histogramCache, server: histogramServer)
             }
             let setting = try store.histogramCacheSetting()
             print("histogram cache: \(setting.directory ?? "none")\(setting.server.map { ", server \($0)" } ?? "")")
             let started = Date()
-            let (files, rows) = try ColumnMaintenance.rebuildAll(store: store)
-            _ = try PingIndex.current(store: store)
+            // Both under one writer lock: an import waits for the whole reindex, never interleaves with it.
+            let (files, rows) = try store.withWriterLock("reindex") {
+                let rebuilt = try ColumnMaintenance.rebuildAll(store: store)
+                _ = try PingIndex.current(store: store, requireSaved: true)
+                return rebuilt
+            }
             print("reindexed \(path): \(files) column file(s), \(rows) histogram row(s) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
         } catch {
             printError("\(error)")
-            throw ExitCode.failure
+            throw ExitCode(2)
         }
     }
 }

@@ -148,7 +148,7 @@ struct S3ImportOptions: ParsableArguments {
             fetched.localPaths += report.localPaths
             if !report.failures.isEmpty { fetched.hadFailures = true }
             let text = Self.describe(report, selection: selection, cache: cache)
-            if json { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: "") }
+            if json { try? Output.write(text, to: 2, name: "standard error") } else { print(text, terminator: "") }
         }
         return fetched
     }

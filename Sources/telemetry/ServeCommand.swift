@@ -214,7 +214,7 @@ struct ServeCommand: ParsableCommand {
 /// Writes one console line to standard error: `telemetry serve: <ISO time> <message>`.
 private func serveLog(_ message: String) {
     let stamp = ISO8601DateFormatter().string(from: Date())
-    FileHandle.standardError.write(Data("telemetry serve: \(stamp) \(message)\n".utf8))
+    try? Output.write("telemetry serve: \(stamp) \(message)\n", to: 2, name: "standard error")
 }
 
 /// SIGTERM and SIGINT → one graceful shutdown on a background queue; a second signal exits at once (status 1).

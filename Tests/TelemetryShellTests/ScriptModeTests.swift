@@ -166,6 +166,7 @@ struct ScriptModeTests {
         let result = try fixture.script(".help\n")
         expectText(result.stdout, """
             .bail on|off                      Stop at the first error (default off; a terminal session ends)
+            .check [--full]                   Verify the store, its column files and ping index; say what repairs any damage
             .dims [DIMENSION]                 Dimensions and their values, with ping counts
             .filter [FILE|clear]              Restrict queries and imports to what a job filter allows; no argument shows it
             .headers on|off                   Column names above the rows (table, csv, tsv)
