@@ -1,3 +1,5 @@
+import TelemetryCore
+
 /// Hive-style partition directories (`column=value`), as Spark, Trino, DuckDB and pyarrow discover them.
 ///
 /// A value is escaped the way Hive's `FileUtils.escapePathName` does (and Spark's `ExternalCatalogUtils`, whose
@@ -8,14 +10,18 @@
 /// survive it. NULL is Hive's `__HIVE_DEFAULT_PARTITION__` (every engine reads it back as NULL), and so is the
 /// empty string, which no engine can tell from NULL.
 ///
-/// - Note: A private shim until TelemetryCore's path-component rule lands; the partition directory must stay the
-///   Hive escaping whichever rule the store uses, because this is what the readers decode.
+/// A value already in the storage layout's stored form (`StorageLayout.storedValue(v) == v`: every dimension value
+/// our own convert writes) goes through the one path-component rule, `StorageLayout.pathComponent(_:position:
+/// .directory)`, whose only escapes (`%2F`, a leading `.` as `%2E`) every engine decodes the same way. Any other
+/// value (typed `info` columns come from payloads: `x/../y`, `ночь 夜`, `a=b`) is escaped as above instead, because
+/// that rule sanitises such values (`[^a-zA-Z0-9_/.]` → `_`), which would merge distinct values into one partition.
 enum HivePartition {
     static let defaultPartitionName = "__HIVE_DEFAULT_PARTITION__"
 
     /// The escaped form of `value` (nil: NULL).
     static func escape(_ value: String?) -> String {
         guard let value, !value.isEmpty else { return defaultPartitionName }
+        if StorageLayout.storedValue(value) == value { return StorageLayout.pathComponent(value, position: .directory) }
         var out = ""
         for scalar in value.unicodeScalars {
             if scalar.value < 0x80 && mustEscape(UInt8(scalar.value)) {

@@ -57,6 +57,9 @@ struct ParquetEncodingTests {
     @Test func hiveEscapingMatchesSpark() throws {
         #expect(HivePartition.escape("a=b/c") == "a%3Db%2Fc")
         #expect(HivePartition.escape("ночь 夜") == "ночь%20夜")       // non-ASCII stays UTF-8: Spark decodes %XX per byte
+        #expect(HivePartition.escape("..") == "%2E%2E")             // a stored value: StorageLayout.pathComponent
+        #expect(HivePartition.escape("31.0/beta") == "31.0%2Fbeta")
+        #expect(HivePartition.escape("%41") == "%2541")              // not a stored value: Hive escaping, exact
         #expect(HivePartition.escape(nil) == "__HIVE_DEFAULT_PARTITION__")
         #expect(HivePartition.escape("") == "__HIVE_DEFAULT_PARTITION__")
         #expect(try HivePartition.directory(column: "submission_date", value: "2014-07-15") == "submission_date=2014-07-15")

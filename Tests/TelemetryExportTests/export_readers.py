@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 TELEMETRY, SAMPLE, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 HISTOGRAM = "SAMPLE_GC_MS"
@@ -298,11 +299,43 @@ def main():
     check("export with another schema into the same directory is refused",
           result.returncode != 0 and "another schema" in result.stderr, result.stderr)
 
+    # A kill mid-export: no _SUCCESS, no visible file that is incomplete; the next run completes the dataset.
+    killed = os.path.join(WORK, "killed")
+    arguments = [TELEMETRY, "export", killed, "--store", store, "--histograms", "all", "--payload", "--row-group-rows", "1",
+                 "--partition-by", ""]
+    caught = False
+    for _ in range(5):
+        shutil.rmtree(killed, ignore_errors=True)
+        child = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, TELEMETRY_STORE=""))
+        deadline = time.time() + 60
+        while child.poll() is None and time.time() < deadline:
+            if glob.glob(killed + "/.part-*.tmp"):
+                child.kill()
+                caught = True
+                break
+            time.sleep(0.001)
+        child.wait()
+        if caught:
+            break
+    if caught:
+        import pyarrow.parquet as pq
+        visible = glob.glob(killed + "/**/part-*", recursive=True)
+        readable = all(pq.ParquetFile(path).metadata.num_rows > 0 for path in visible)
+        check("killed export: no _SUCCESS, every visible file complete",
+              not os.path.exists(os.path.join(killed, "_SUCCESS")) and readable, repr(visible))
+        run(arguments[1:])
+        import pyarrow.dataset as ds
+        rows = ds.dataset(killed, format="parquet").count_rows()
+        check("killed export: the next run completes it", rows == total and os.path.exists(os.path.join(killed, "_SUCCESS"))
+              and not glob.glob(killed + "/.part-*"), "%d of %d rows" % (rows, total))
+    else:
+        check("killed export: interrupted while writing", False, "the export finished before a temporary file was seen, 5 times")
+
     # Partition directories: Hive escaping, NULL and '' as __HIVE_DEFAULT_PARTITION__.
     os_dirs = sorted({os.path.basename(p) for p in glob.glob(by_os + "/*/os=*")})
     check("hostile values stay one path component each", all(p.count("/") == 0 for p in os_dirs) and
           "os=x%2F..%2Fy" in os_dirs and "os=a%3Db" in os_dirs and "os=ночь%20夜" in os_dirs and
-          "os=__HIVE_DEFAULT_PARTITION__" in os_dirs and "os=.." in os_dirs, repr(os_dirs))
+          "os=__HIVE_DEFAULT_PARTITION__" in os_dirs and "os=%2E%2E" in os_dirs and "os=%2541" in os_dirs, repr(os_dirs))
 
     store_partitions = {}
     for row in query(store, "SELECT appUpdateChannel AS c, os, count(*) AS n FROM pings GROUP BY 1, 2"):
