@@ -306,12 +306,12 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
 
     /// `whereSQL` as the condition of a query on `pings`, on lines of its own so that a trailing `--` comment
     /// cannot swallow the closing parenthesis.
-    static func condition(_ whereSQL: String) -> String { "(\n\(whereSQL)\n)" }
+    public static func condition(_ whereSQL: String) -> String { "(\n\(whereSQL)\n)" }
 
     /// Checks that `whereSQL` is one SQL expression: it prepares as the condition of one statement with nothing
     /// after it (`1); DROP TABLE pings; --` is refused, not half-run).
     /// - Throws: `StoreError.sqlite` with SQLite's message, or naming the text that follows the expression.
-    static func checkSingleExpression(_ whereSQL: String, on connection: Connection) throws {
+    public static func checkSingleExpression(_ whereSQL: String, on connection: Connection) throws {
         let sql = "SELECT 1 FROM pings WHERE \(condition(whereSQL))"
         var statement: OpaquePointer?
         var tail: UnsafePointer<CChar>?

@@ -20,7 +20,8 @@ struct Telemetry: ParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [ImportCommand.self, QueryCommand.self, ConvertCommand.self, ServeCommand.self, ReplCommand.self, RunCommand.self,
-                      ReindexCommand.self, JobCommand.self, MergeCommand.self, CheckCommand.self],
+                      ReindexCommand.self, JobCommand.self, MergeCommand.self, CheckCommand.self,
+                      ExportCommand.self],
         defaultSubcommand: ReplCommand.self
     )
 }
