@@ -56,6 +56,9 @@ struct ImportCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: ArgumentHelp("Write the histogram column files during the import (the SQL histogram functions and jobs read them; --no-histogram-columns leaves them out of date until 'telemetry reindex')."))
     var histogramColumns = true
 
+    @Flag(help: "Read every file under the paths again, whatever its state (unchanged, imported with errors), replacing its earlier import.")
+    var force = false
+
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
@@ -86,7 +89,11 @@ struct ImportCommand: ParsableCommand {
         // s3:// paths: credentials and listing first, so that an S3 failure leaves no store behind.
         let s3Selected = try s3.select(paths, schema: S3ImportOptions.selectionSchema(requested: requestedSchema, storePath: storeOptions.resolvedPath),
                                        filter: filterSchema)
-        if s3.dryRun { s3.printDryRun(s3Selected); return }
+        if s3.dryRun {
+            s3.printDryRun(s3Selected)
+            if s3Selected?.emptyLocations.isEmpty == false { throw ExitCode(1) }
+            return
+        }
         let store: Store
         do {
             store = try Store(path: storeOptions.resolvedPath, create: true, schema: requestedSchema)
@@ -106,6 +113,7 @@ struct ImportCommand: ParsableCommand {
         request.histogramColumns = histogramColumns
         request.histogramCache = histogramCache
         request.histogramServer = histogramServer
+        request.force = force
         let fetched = try s3.fetch(s3Selected, progress: progress, json: json, isCancelled: { interrupt.isRaised })
         request.roots = paths.filter { !S3Location.isS3URL($0) } + fetched.localPaths
         let report: ImportReport
