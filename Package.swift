@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["telemetry", "TelemetryStore", "TelemetryTestSupport"],
-            exclude: ["Golden"]
+            exclude: ["Golden", "truth_reference.py"]
         ),
     ],
     cxxLanguageStandard: .cxx17

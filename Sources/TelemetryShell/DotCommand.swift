@@ -91,8 +91,8 @@ public struct DotCommand: Sendable {
             try session.showHistograms(arguments)
             return .proceed
         },
-        DotCommand(name: "import", usage: ".import PATH... [--filter FILE]",
-                   summary: "Import storage-format files (incremental; the session filter applies)",
+        DotCommand(name: "import", usage: ".import PATH... [--filter FILE] [--histogram-cache DIR]",
+                   summary: "Import storage files or raw logs, as telemetry import (incremental; the session filter applies)",
                    completion: .importArguments) { session, arguments in
             try session.importFiles(arguments)
             return .proceed

@@ -169,25 +169,33 @@ extension ShellSession {
 
     mutating func importFiles(_ arguments: [Substring]) throws {
         var paths: [String] = []
-        var filterPath: String?
+        var options: [String: String] = [:]   // --filter, --histogram-cache
         var index = 0
         let usage = ShellError.usage(command: "import", usage: DotCommand.usage(of: "import"))
         while index < arguments.count {
             let argument = String(arguments[index])
-            if argument == "--filter" {
+            if let option = ["--filter", "--histogram-cache"].first(where: { argument == $0 }) {
                 guard index + 1 < arguments.count else { throw usage }
-                filterPath = String(arguments[index + 1])
+                options[option] = String(arguments[index + 1])
                 index += 2
                 continue
             }
-            if argument.hasPrefix("--filter=") {
-                filterPath = String(argument.dropFirst("--filter=".count))
+            if let option = ["--filter", "--histogram-cache"].first(where: { argument.hasPrefix($0 + "=") }) {
+                options[option] = String(argument.dropFirst(option.count + 1))
             } else if argument.hasPrefix("--") {
                 throw usage
             } else {
                 paths.append(expandingTilde(argument))
             }
             index += 1
+        }
+        let filterPath = options["--filter"]
+        let histogramCache = options["--histogram-cache"].map(expandingTilde)
+        if let histogramCache {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: histogramCache, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ShellError.fileNotFound(path: histogramCache)
+            }
         }
         guard !paths.isEmpty else { throw usage }
         for path in paths where !FileManager.default.fileExists(atPath: path) { throw ShellError.fileNotFound(path: path) }
@@ -206,13 +214,15 @@ extension ShellSession {
         // The importer writes to `pings`: lift the filter's TEMP views while it runs.
         if filter != nil { try SessionFilter.remove(from: store) }
         defer { catalog.invalidate() }
+        var request = ImportRequest(roots: paths, filter: importFilter)
+        request.histogramCache = histogramCache
         let progress = TerminalProgress()
         let flag = CancelFlag()
         let report: ImportReport
         let errors = self.errors
         do {
             let run = {
-                try ImportOperation.run(ImportRequest(roots: paths, filter: importFilter), store: store,
+                try ImportOperation.run(request, store: store,
                                         notice: { errors.write($0 + "\n") }, progress: { progress.update($0) }, isCancelled: { flag.isRaised })
             }
             report = try interrupts.map { try $0.during(cancel: { flag.raise() }, run).value } ?? run()
@@ -226,6 +236,7 @@ extension ShellSession {
         errors.write(report.shellText(showsTime: isInteractive))
         if let message = report.environmentFailureMessage { throw ShellError.operationFailed(message: message) }
         if report.summary.interrupted { throw ShellError.interrupted }
+        if let error = report.emptyRootsError { throw error }
     }
 
     // MARK: .output, .once

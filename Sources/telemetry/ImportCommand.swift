@@ -19,7 +19,19 @@ struct ImportCommand: ParsableCommand {
 
         Bad lines (no tab, invalid JSON, invalid UTF-8, too long) and damaged files are counted, recorded in the \
         store's import_errors table with file, line and reason, and the import goes on; the good records of a \
-        damaged file are kept. The exit status is 1 when anything failed.
+        damaged file are kept.
+
+        Raw logs (files starting with a raw-log record) are converted on the way with the histogram cache/server \
+        the store remembers (--histogram-cache/--histogram-server replace it). A file whose records were rejected \
+        for want of definitions (unknown_revision) is read again by the next import that has definitions; \
+        --force reads every file again whatever its state. A raw log of `telemetry serve` that is not yet \
+        .finished is skipped (imported once finished), and so are `telemetry convert`'s errors/*.errors.jsonl \
+        files under a root.
+
+        Exit status: 0 every file found was imported or unchanged; 1 a bad line, a damaged file, a path outside \
+        the layout, records without definitions, a PATH or s3:// prefix with no file, a failed download, or \
+        Ctrl-C (the files done are committed); 2 the store cannot be opened or written, S3 credentials or listing \
+        failed, or a histogram cache file is unreadable; 64 bad arguments.
 
         A path s3://BUCKET[/PREFIX] imports from S3 or an S3-compatible store: PREFIX is a storage-layout root; \
         the filter is applied to the keys before anything is downloaded; the selected files are downloaded into \
@@ -57,6 +69,9 @@ struct ImportCommand: ParsableCommand {
 
     @Flag(inversion: .prefixedNo, help: ArgumentHelp("Write the histogram column files during the import (the SQL histogram functions and jobs read them; --no-histogram-columns leaves them out of date until 'telemetry reindex')."))
     var histogramColumns = true
+
+    @Flag(help: "Read every file under the paths again, whatever its state (unchanged, imported with errors), replacing its earlier import.")
+    var force = false
 
     @Flag(help: "Print the summary as JSON.")
     var json = false
@@ -98,6 +113,7 @@ struct ImportCommand: ParsableCommand {
         if s3.dryRun {
             try Self.printDryRun(localPaths: localPaths, schema: selectionSchema, filter: filterSchema)
             s3.printDryRun(s3Selected)
+            if s3Selected?.emptyLocations.isEmpty == false { throw ExitCode(1) }
             return
         }
         let store: Store
@@ -120,6 +136,7 @@ struct ImportCommand: ParsableCommand {
         request.histogramColumns = histogramColumns
         request.histogramCache = histogramCache
         request.histogramServer = histogramServer
+        request.force = force
         let fetched = try s3.fetch(s3Selected, progress: progress, json: json, isCancelled: { interrupt.isRaised })
         request.roots = localPaths + fetched.localPaths
         let report: ImportReport

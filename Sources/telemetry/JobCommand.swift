@@ -15,6 +15,9 @@ struct JobCommand: ParsableCommand {
         Output: key TAB value LF per record (--format csv|json for the others). Pings on which map throws are \
         reported by document id and skipped unless --fail-fast; a summary goes to standard error.
 
+        Exit status: 0 the job ran on every selected ping; 1 a ping on which map threw, an unknown job, no store, \
+        or the output cannot be written; 64 bad arguments; 130 Ctrl-C.
+
         Examples:
           telemetry job pings-per-day
           telemetry job os-distribution --filter filter.json --format csv

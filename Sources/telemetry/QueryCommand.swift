@@ -18,7 +18,11 @@ struct QueryCommand: ParsableCommand {
         os, os_version, arch, locale, memsize, cpucount, revision, update_channel, and payload: the ping's JSON, \
         reachable with SQLite's JSON functions such as json_extract(payload, '$.info.OS')), the view \
         `pings_dedup` (one row per document id and ping type), `duplicate_documents`, `source_files` and `import_errors`. \
-        See docs/store.md.
+        See docs/store.md. A parameter (:name, @name, $name) the SQL names must be given with --param \
+        (--param name=NULL for NULL).
+
+        Exit status: 0 every statement ran; 1 an SQL error or a parameter without a value; 2 the store cannot be \
+        opened; 64 bad arguments.
         """
     )
 

@@ -15,6 +15,8 @@ struct ReindexCommand: ParsableCommand {
         histogram functions also detect damaged columns (import rebuilds them). With --histogram-cache or \
         --histogram-server it also sets the histogram cache the store remembers for bound-based statistics and \
         histogram kinds (docs/sql.md); the remembered setting is printed.
+
+        Exit status: 0 rebuilt; 1 the store cannot be opened or rebuilt; 64 bad arguments.
         """
     )
 

@@ -57,13 +57,17 @@ struct S3ImportOptions: ParsableArguments {
         let client: S3Client
         let selections: [S3Selection]
         init(client: S3Client, selections: [S3Selection]) { (self.client, self.selections) = (client, selections) }
+        /// URLs under which no key is selectable at all (a misspelt prefix): warned about, exit status 1.
+        var emptyLocations: [String] {
+            selections.filter { $0.selected.isEmpty && $0.excludedKeys == 0 && $0.prunedPrefixes.isEmpty }.map { "\($0.location)" }
+        }
         deinit { client.shutdown() }
     }
 
     /// The cached files of the selected keys, fetched now or earlier.
     struct Fetched {
         var localPaths: [String] = []
-        /// Some selected key could not be fetched (the others are imported; exit status 1).
+        /// Some selected key could not be fetched, or a URL selected nothing (the others are imported; exit status 1).
         var hadFailures = false
     }
 
@@ -113,7 +117,9 @@ struct S3ImportOptions: ParsableArguments {
             printError("\(error)")
             throw ExitCode(2)
         }
-        return Selected(client: client, selections: selections)
+        let selected = Selected(client: client, selections: selections)
+        for location in selected.emptyLocations { printError("warning: \(location): no file to import there") }
+        return selected
     }
 
     /// `--dry-run`: one `<size>\t<key>` line per selected key, then a count and size line per URL.
@@ -132,6 +138,7 @@ struct S3ImportOptions: ParsableArguments {
     func fetch(_ selected: Selected?, progress: TerminalProgress, json: Bool, isCancelled: @escaping @Sendable () -> Bool) throws -> Fetched {
         var fetched = Fetched()
         guard let selected else { return fetched }
+        if !selected.emptyLocations.isEmpty { fetched.hadFailures = true }
         let cache = S3Cache(root: cacheDir ?? S3Cache.defaultRoot())
         for selection in selected.selections {
             let downloader = S3Downloader(client: selected.client, cache: cache, parallel: downloads, verifyCachedContent: verifyCache)

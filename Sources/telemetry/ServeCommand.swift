@@ -28,7 +28,11 @@ struct ServeCommand: ParsableCommand {
         max_path_length, max_ip_length, include_request_ip, log_path, log_base, max_log_size, max_log_age_ms, \
         stats_log_file, motd) may be given first; flags override it. SIGTERM or SIGINT stops accepting, finishes \
         the requests in progress and closes and renames the current file. With --convert-into, every finished \
-        file is converted into the storage layout under that directory as it rotates.
+        file is converted into the storage layout under that directory as it rotates. `telemetry import` skips \
+        files not yet .finished.
+
+        Exit status: 0 stopped by SIGTERM or SIGINT; 2 cannot listen or cannot write --port-file; 64 bad arguments \
+        or configuration.
 
         Examples:
           telemetry serve --port 8080 --log-path /data/raw --include-ip

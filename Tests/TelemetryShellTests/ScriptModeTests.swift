@@ -172,7 +172,8 @@ struct ScriptModeTests {
             .headers on|off                   Column names above the rows (table, csv, tsv)
             .help [COMMAND]                   List the commands, or show one
             .histograms [PATTERN]             Histogram names in the store (sampled); PATTERN: a substring or a glob
-            .import PATH... [--filter FILE]   Import storage-format files (incremental; the session filter applies)
+            .import PATH... [--filter FILE] [--histogram-cache DIR]
+                                              Import storage files or raw logs, as telemetry import (incremental; the session filter applies)
             .job NAME|FILE.swift [ARGS]       Run a MapReduce job (built-in or Swift script; Ctrl-C cancels)
             .mode table|csv|tsv|json|markdown|line
                                               How query results are printed
