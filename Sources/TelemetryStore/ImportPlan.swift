@@ -166,8 +166,10 @@ extension Importer {
         var files: [SelectedFile] = []
         var outside: [String] = []
         var skipped: [SkippedInput] = []
+        var notes = LayoutWalker.Skipped()   // serve's open logs and convert's error files: never imported, not listed
         for root in roots {
-            for candidate in try LayoutWalker.walk(root: root, schema: schema, filter: filter, excluded: &excluded, skipped: &skipped) {
+            for candidate in try LayoutWalker.walk(root: root, schema: schema, filter: filter, excluded: &excluded,
+                                                   skipped: &skipped, notes: &notes) {
                 if case .failure = candidate.dimensions { outside.append(candidate.path); continue }
                 files.append(SelectedFile(path: candidate.path, size: candidate.size))
             }
