@@ -109,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["telemetry", "TelemetryStore", "TelemetryTestSupport"],
+            dependencies: ["telemetry", "TelemetryStore", "TelemetryCompression", "TelemetryTestSupport"],
             exclude: ["Golden", "truth_reference.py"]
         ),
     ],

@@ -1,4 +1,5 @@
 import CZlib
+import TelemetryCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -85,14 +86,10 @@ public final class GzipWriter {
             // Z_BUF_ERROR only means no progress was possible; with output room that happens with no input left.
             precondition(rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR, "deflate failed (\(rc))")
             let produced = output.count - Int(stream.avail_out)
-            var written = 0
-            while written < produced {
-                let n = Glibc.write(fd, output.baseAddress! + written, produced - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw CompressionError.io(path: path, operation: "write", errno: errno, message: String(cString: strerror(errno)))
+            if produced > 0, let base = output.baseAddress {
+                do throws(FileOutput.Failure) { try FileOutput.writeAll(fd, base, count: produced, name: path) } catch {
+                    throw CompressionError.io(path: path, operation: error.operation, errno: error.errno, message: error.reason)
                 }
-                written += n
             }
             if flush == Z_FINISH { if rc == Z_STREAM_END { return } } else if stream.avail_in == 0 && stream.avail_out != 0 { return }
         }

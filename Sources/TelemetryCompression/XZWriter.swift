@@ -1,4 +1,5 @@
 import CLZMA
+import TelemetryCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -90,14 +91,8 @@ public final class XZWriter {
     }
 
     private func writeAll(_ base: UnsafeMutableRawPointer, _ count: Int) throws {
-        var offset = 0
-        while offset < count {
-            let n = Glibc.write(fd, base + offset, count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CompressionError.io(path: path, operation: "write", errno: errno, message: String(cString: strerror(errno)))
-            }
-            offset += n
+        do throws(FileOutput.Failure) { try FileOutput.writeAll(fd, base, count: count, name: path) } catch {
+            throw CompressionError.io(path: path, operation: error.operation, errno: error.errno, message: error.reason)
         }
         compressedBytes += count
     }

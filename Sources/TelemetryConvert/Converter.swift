@@ -43,6 +43,16 @@ public struct ConvertSummary: Sendable, Equatable {
     public var filesWritten: [String] = []
     /// Input files that could not be read at all, with the reason.
     public var inputErrors: [String] = []
+    /// Input files skipped because the journal lists them as converted by an earlier run (docs/convert.md
+    /// "Guarantees").
+    public var alreadyConverted = 0
+    /// Input files whose records were not published because the run stopped (Ctrl-C, a write failure) before
+    /// their commit: the next run converts them.
+    public var notConverted: [String] = []
+    /// Storage files published while finishing the commits of a killed run.
+    public var recoveredFiles: [String] = []
+    /// Work directories and `.partial` files of dead runs removed at start.
+    public var removedStaleEntries = 0
     public var seconds = 0.0
 
     public var rejected: Int { failures.values.reduce(0, +) }
@@ -61,6 +71,10 @@ public struct ConvertSummary: Sendable, Equatable {
         compressedBytesOut += other.compressedBytesOut
         filesWritten += other.filesWritten
         inputErrors += other.inputErrors
+        alreadyConverted += other.alreadyConverted
+        notConverted += other.notConverted
+        recoveredFiles += other.recoveredFiles
+        removedStaleEntries += other.removedStaleEntries
     }
 }
 
@@ -79,6 +93,10 @@ public struct ConvertProgress: Sendable {
 /// (`spec/raw-log.md`, `spec/payloads.md`, `spec/storage.md`): parallel over input files, one `StorageWriter` and
 /// one `RecordConverter` per job, one shared `RevisionCache`. Rejected records go to
 /// `<out>/errors/<input file name>.errors.jsonl` with their raw bytes (§10.4).
+///
+/// Idempotent (docs/convert.md "Guarantees"): each job publishes whole input files in commits (`ConvertRun`): a
+/// commit renames complete staged files into place and marks its inputs converted in `<out>/.convert/journal.jsonl`;
+/// a later run skips the inputs the journal lists, finishes the commits of a killed run and removes its work files.
 public final class Converter: @unchecked Sendable {   // immutable after init; run state is local to `run`
     public let options: ConvertOptions
     public let payloadConverter: PayloadConverter
@@ -90,25 +108,43 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
         self.payloadConverter = payloadConverter
     }
 
-    /// Converts `inputs` (files; directories are walked for regular files, hidden ones skipped).
+    /// Converts `inputs` (files; directories are walked for regular files, hidden ones skipped), skipping the
+    /// files the output directory's journal lists as converted.
     /// - Parameters:
     ///   - progress: called on the calling thread about 10 times a second.
-    ///   - isCancelled: polled between records; the run stops, finished output is published.
-    /// - Throws: `StorageWriteError` / `CompressionError` when the output cannot be written (the records
-    ///   concerned are also counted `write_failed`).
+    ///   - isCancelled: polled between records; the run stops: the input files of each job's commit in progress
+    ///     are not published (`notConverted`), the committed ones stay.
+    /// - Throws: `StorageWriteError` / `CompressionError` when the output cannot be written (the converted records
+    ///   that were not published are counted `write_failed`; their input files are converted by the next run).
     public func run(inputs: [String], progress: ((ConvertProgress) -> Void)? = nil,
                     isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ConvertSummary {
         let started = Date()
-        let (files, skipped) = Self.expand(inputs)
+        let run = try ConvertRun.begin(outputDirectory: outputDirectory)
+        defer { run.end() }
+        let (found, skipped) = Self.expand(inputs)
+        var files: [(path: String, identity: InputIdentity?)] = []
+        var seen = Set<String>()
+        var alreadyConverted = 0
+        for path in found {
+            let identity = InputIdentity.of(path)
+            if let identity {
+                if run.converted.contains(identity) { alreadyConverted += 1; continue }
+                guard seen.insert(identity.path).inserted else { continue }   // the same file named twice
+            }
+            files.append((path, identity))
+        }
         let state = RunState(files: files)
         state.summary.inputErrors += skipped.map(\.description)
-        let jobCount = max(1, min(options.jobs, files.count))
+        state.summary.alreadyConverted = alreadyConverted
+        state.summary.recoveredFiles = run.recoveredFiles
+        state.summary.removedStaleEntries = run.removedStaleEntries
+        let jobCount = files.isEmpty ? 0 : max(1, min(options.jobs, files.count))
         let group = DispatchGroup()
         for job in 0..<jobCount {
             group.enter()
             let thread = Thread { [self] in
                 defer { group.leave() }
-                self.work(job: job, state: state, isCancelled: isCancelled)
+                self.work(job: job, state: state, run: run, isCancelled: isCancelled)
             }
             thread.stackSize = 4 << 20
             thread.start()
@@ -148,21 +184,19 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
     /// Shared run state, guarded by `lock`.
     final class RunState: @unchecked Sendable {   // every member below is read and written under `lock`
         let lock = NSLock()
-        let files: [String]
+        let files: [(path: String, identity: InputIdentity?)]
         var next = 0
         var summary = ConvertSummary()
         var live = ConvertProgress()
         var environmentError: Error?
 
-        init(files: [String]) {
+        init(files: [(path: String, identity: InputIdentity?)]) {
             self.files = files
             live.filesTotal = files.count
-            live.bytesTotal = files.reduce(0) { total, path in
-                total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
-            }
+            live.bytesTotal = files.reduce(0) { total, file in total + Int(file.identity?.size ?? 0) }
         }
 
-        func take() -> String? {
+        func take() -> (path: String, identity: InputIdentity?)? {
             lock.withLock {
                 guard environmentError == nil, next < files.count else { return nil }
                 defer { next += 1 }
@@ -179,43 +213,96 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
         }
     }
 
-    private func work(job: Int, state: RunState, isCancelled: @escaping @Sendable () -> Bool) {
+    /// The input files of a job not yet committed, with their summaries and staged errors files.
+    private struct Batch {
+        var inputs: [InputIdentity] = []
+        var paths: [String] = []
+        var summary = ConvertSummary()
+        var errorsFiles: [StagedFile] = []
+    }
+
+    private func work(job: Int, state: RunState, run: ConvertRun, isCancelled: @escaping @Sendable () -> Bool) {
         let converter = RecordConverter(schema: options.schema, payloadConverter: payloadConverter,
                                         maxUncompressedBytes: options.maxUncompressedBytes)
         var local = ConvertSummary()
         let writer: StorageWriter
         do {
-            writer = try StorageWriter(outputDirectory: outputDirectory, schema: options.schema,
-                                       writerID: "\(getpid())-\(job)", maxFileBytes: options.maxFileBytes, preset: options.preset)
+            writer = try StorageWriter(outputDirectory: outputDirectory, schema: options.schema, writerID: "\(job)",
+                                       maxFileBytes: options.maxFileBytes, preset: options.preset,
+                                       workDirectory: run.relativeDirectory + "/\(job)")
         } catch {
             state.lock.withLock { state.environmentError = state.environmentError ?? error }
             return
         }
-        while let file = state.take() {
+        var batch = Batch()
+        var failed = false      // a write failure: this job stops, its batch is not published
+        var cut = false         // cancelled inside an input file: the batch holds part of it
+
+        /// Publishes the batch (one commit); on failure the job stops.
+        func commit() {
+            do {
+                try writer.stageAll()
+                let storage = writer.takeStaged()
+                let published = try run.commit(inputs: batch.inputs, files: storage + batch.errorsFiles)
+                local.merge(batch.summary)
+                local.filesWritten += published
+                local.compressedBytesOut += storage.reduce(0) { $0 + $1.compressedBytes }
+                batch = Batch()
+            } catch {
+                state.lock.withLock { state.environmentError = state.environmentError ?? error }
+                failed = true
+            }
+        }
+
+        while let next = state.take() {
+            let (file, identity) = next
             if isCancelled() { break }
             var fileSummary = ConvertSummary()
             fileSummary.inputFiles = 1
+            let errors = ErrorsFile(writer: writer, inputPath: file)
             do {
-                try convertFile(file, converter: converter, writer: writer, summary: &fileSummary, state: state, isCancelled: isCancelled)
+                cut = try !convertFile(file, converter: converter, writer: writer, errors: errors, summary: &fileSummary,
+                                       state: state, isCancelled: isCancelled)
             } catch let error as StorageWriteError {
                 state.lock.withLock { state.environmentError = state.environmentError ?? error }
+                failed = true
             } catch let error as CompressionError where !error.isDamage {
                 state.lock.withLock { state.environmentError = state.environmentError ?? error }
+                failed = true
             } catch {
                 fileSummary.inputErrors.append("\(file): \(error)")
             }
-            local.merge(fileSummary)
-            state.lock.withLock {
-                state.live.filesDone += 1
+            if !failed {
+                do {
+                    if let staged = try errors.finish() { batch.errorsFiles.append(staged) }
+                } catch {
+                    state.lock.withLock { state.environmentError = state.environmentError ?? error }
+                    failed = true
+                }
+            }
+            errors.abandon()
+            state.lock.withLock { state.live.filesDone += 1 }
+            batch.paths.append(file)
+            batch.summary.merge(fileSummary)
+            if failed || cut { break }   // not published: counted below
+            // An input that could not be read at all is not marked converted: the next run tries it again.
+            if let identity, fileSummary.inputErrors.isEmpty || fileSummary.processed > 0 { batch.inputs.append(identity) }
+            if writer.pendingBytes >= options.maxFileBytes {
+                commit()
+                if failed { break }
             }
         }
-        do {
-            try writer.finish()
-        } catch {
-            state.lock.withLock { state.environmentError = state.environmentError ?? error }
+        if !failed && !cut && !batch.paths.isEmpty { commit() }
+        if failed || cut {
+            if !run.hasIncompleteCommit { writer.discard() }   // else its staged files wait for the next run
+            local.notConverted += batch.paths
+            if failed {
+                // Converted but never published: the next run converts these records again.
+                let lost = batch.summary.converted + (batch.summary.failures[.writeFailed] ?? 0)
+                local.failures[.writeFailed, default: 0] += lost
+                local.processed += lost
+            }
         }
-        local.filesWritten = writer.publishedFiles
-        local.compressedBytesOut = writer.compressedBytes
         state.lock.withLock { state.summary.merge(local) }
     }
 
@@ -230,10 +317,12 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
         return false
     }
 
-    private func convertFile(_ file: String, converter: RecordConverter, writer: StorageWriter, summary: inout ConvertSummary,
-                             state: RunState, isCancelled: @escaping @Sendable () -> Bool) throws {
-        let errors = ErrorsFile(directory: outputDirectory + "/errors", inputPath: file)
-        defer { errors.close() }
+    /// Converts one input file into `writer` (records) and `errors` (rejections).
+    /// - Returns: false when `isCancelled` stopped it before its end.
+    /// - Throws: `StorageWriteError` / `CompressionError` (output), or the input's read error.
+    private func convertFile(_ file: String, converter: RecordConverter, writer: StorageWriter, errors: ErrorsFile,
+                             summary: inout ConvertSummary, state: RunState, isCancelled: @escaping @Sendable () -> Bool) throws -> Bool {
+        var complete = true
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         summary.bytesIn += size
         func handle(_ outcome: RecordOutcome, offset: Int, record: RawRecord?, junk: Int) throws {
@@ -247,18 +336,18 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
                     if case .invalidPath = error {
                         // The payload's dimensions lead outside the output tree: this record only is refused.
                         summary.failures[.invalidPath, default: 0] += 1
-                        errors.write(category: .invalidPath, reason: "\(error)", offset: offset, record: record)
+                        try errors.write(category: .invalidPath, reason: "\(error)", offset: offset, record: record)
                         state.lock.withLock { state.live.records += 1; state.live.rejected += 1 }
                         return
                     }
+                    // The output cannot be written (the errors file, on the same disk, neither): the job stops.
                     summary.failures[.writeFailed, default: 0] += 1
-                    errors.write(category: .writeFailed, reason: "\(error)", offset: offset, record: record)
                     throw error
                 } catch {
                     summary.failures[.writeFailed, default: 0] += 1
-                    errors.write(category: .writeFailed, reason: "\(error)", offset: offset, record: record)
                     throw error
                 }
+                FaultInjection.hit("convert.record")
                 summary.converted += 1
                 summary.bytesOut += converted.documentID.utf8.count + converted.json.utf8.count + 2
                 for name in converted.unknownHistograms { summary.unknownHistograms[name, default: 0] += 1 }
@@ -269,7 +358,7 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
                 state.lock.withLock { state.live.records += 1 }
             case let .rejected(rejection):
                 summary.failures[rejection.category, default: 0] += 1
-                errors.write(category: rejection.category, reason: rejection.message, offset: offset, record: record)
+                try errors.write(category: rejection.category, reason: rejection.message, offset: offset, record: record)
                 state.lock.withLock { state.live.records += 1; state.live.rejected += 1 }
             }
         }
@@ -278,7 +367,7 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
             let reader = try RawLogReader(path: file, limits: options.limits)
             var lastOffset = 0
             while let item = try reader.next() {
-                if isCancelled() { break }
+                if isCancelled() { complete = false; break }
                 switch item {
                 case let .record(record):
                     let outcome = converter.convert(record, source: file)
@@ -292,11 +381,11 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
                     case let .rejectedPreamble(offset, reason):
                         summary.processed += 1
                         summary.failures[.corruptedData, default: 0] += 1
-                        errors.write(category: .corruptedData, reason: "\(reason)", offset: offset, record: nil)
+                        try errors.write(category: .corruptedData, reason: "\(reason)", offset: offset, record: nil)
                     case let .truncatedRecord(offset):
                         summary.processed += 1
                         summary.failures[.corruptedData, default: 0] += 1
-                        errors.write(category: .corruptedData, reason: "record cut short by the end of the file", offset: offset, record: nil)
+                        try errors.write(category: .corruptedData, reason: "record cut short by the end of the file", offset: offset, record: nil)
                     }
                 }
             }
@@ -307,7 +396,7 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
             let date = Self.submissionDate(forTextFile: file)
             let reader = try DecompressingReader(path: file)
             try LineReader(source: reader, maxLineBytes: options.maxUncompressedBytes).forEachLine { line in
-                if isCancelled() { return }
+                if isCancelled() { complete = false; return }
                 let outcome: RecordOutcome
                 if line.isTooLong {
                     outcome = .rejected(PayloadRejection(.corruptedData, "uncompressed size exceeds \(options.maxUncompressedBytes)"))
@@ -324,6 +413,7 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
             }
             state.lock.withLock { state.live.bytesDone += size }
         }
+        return complete
     }
 
     static func submissionDate(forTextFile path: String) -> String {
@@ -336,18 +426,24 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
 }
 
 /// `<out>/errors/<input file name>.errors.jsonl`: one JSON object per rejected record (`spec/payloads.md` §10.4).
-/// Created on the first error only.
+/// Written in the job's work directory (created on the first error only) and published with the commit of its
+/// input file; every write is checked (a full disk is a `StorageWriteError.io` naming the file).
 final class ErrorsFile {
-    let directory: String
     let inputPath: String
-    private var handle: FileHandle?
+    private let writer: StorageWriter
+    private var target: (relative: String, absolute: String)?
+    private var fd: Int32 = -1
 
-    init(directory: String, inputPath: String) {
-        self.directory = directory
+    init(writer: StorageWriter, inputPath: String) {
+        self.writer = writer
         self.inputPath = inputPath
     }
 
-    func write(category: RecordCategory, reason: String, offset: Int, record: RawRecord?) {
+    deinit { abandon() }
+
+    /// Appends one rejected record.
+    /// - Throws: `StorageWriteError.io` naming the file.
+    func write(category: RecordCategory, reason: String, offset: Int, record: RawRecord?) throws {
         var object = JSONObject()
         object["category"] = .string(category.rawValue)
         object["reason"] = .string(reason)
@@ -359,14 +455,30 @@ final class ErrorsFile {
         object["timestamp"] = record.map { .int(Int64(clamping: $0.timestamp)) } ?? .null
         object["data_base64"] = record.map { .string(Data($0.data).base64EncodedString()) } ?? .null
         let line = JSONValue.object(object).minimalJSON + "\n"
-        if handle == nil {
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let path = directory + "/" + (inputPath as NSString).lastPathComponent + ".errors.jsonl"
-            _ = FileManager.default.createFile(atPath: path, contents: nil)
-            handle = FileHandle(forWritingAtPath: path)
+        if fd < 0 {
+            let target = writer.stagingPath(suffix: ".errors.jsonl")
+            fd = open(target.absolute, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw StorageWriteError.last(target.absolute, "open") }
+            self.target = target
         }
-        handle?.write(Data(line.utf8))
+        do throws(FileOutput.Failure) { try FileOutput.writeAll(fd, line, name: target?.absolute ?? inputPath) } catch { throw StorageWriteError.from(error) }
     }
 
-    func close() { try? handle?.close(); handle = nil }
+    /// fsyncs and closes the file.
+    /// - Returns: the staged file for the commit (final name `errors/<input name>.errors.jsonl`), nil when no
+    ///   record was rejected.
+    /// - Throws: `StorageWriteError.io` naming the file.
+    func finish() throws -> StagedFile? {
+        guard fd >= 0, let target else { return nil }
+        defer { abandon() }
+        guard fsync(fd) == 0 else { throw StorageWriteError.last(target.absolute, "fsync") }
+        return StagedFile(staged: target.relative, final: "errors/" + (inputPath as NSString).lastPathComponent + ".errors.jsonl",
+                          compressedBytes: 0)
+    }
+
+    /// Closes the file without publishing it (the writer's `discard` removes it).
+    func abandon() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+    }
 }

@@ -32,19 +32,26 @@ public enum StorageWriteError: Error, Equatable, CustomStringConvertible {
     static func last(_ path: String, _ operation: String) -> StorageWriteError {
         .io(path: path, operation: operation, errno: errno, message: String(cString: strerror(errno)))
     }
+
+    /// The storage writer's form of a checked write's failure.
+    static func from(_ failure: FileOutput.Failure) -> StorageWriteError {
+        .io(path: failure.file, operation: failure.operation, errno: failure.errno, message: failure.reason)
+    }
 }
 
 /// Writes converted records into the storage layout (`spec/storage.md` §1, §3).
 ///
-/// Records go to uncompressed work files (one per partition, under `<out>/.work/<writer id>/`, never seen by
-/// readers: hidden); a work file that reaches `maxFileBytes` uncompressed bytes, and every work file at
-/// `finish()`, is compressed to xz (CRC64, `preset`) as `<final name>.partial` beside its final place and then
-/// renamed to `<...>.v<format>.log.<32 lowercase hex>.xz`. So a finished name always means a complete file,
+/// Records go to uncompressed work files (one per partition) in the writer's work directory (hidden: under
+/// `<out>/.convert/`, never seen by readers). A work file that reaches `maxFileBytes` uncompressed bytes, and every
+/// work file at `stageAll()`, is compressed to xz (CRC64, `preset`), fsynced, in the same work directory: a
+/// *staged* file (`StagedFile`), complete but not yet visible. Staged files are published by renaming them to
+/// `<...>.v<format>.log.<32 lowercase hex>.xz` in their partition directory: by `ConvertRun.commit` (convert, with
+/// its journal: docs/convert.md "Guarantees") or by `finish()` (a writer used alone). So a finished name always
+/// means a complete file, and a crash leaves only files inside the hidden work directory.
 /// Every path component comes from `StorageLayout.pathComponent` and every directory is checked (resolved,
 /// symlinks included) to be inside the output directory before a file is opened in it; a partition that would
-/// leave it is refused with `StorageWriteError.invalidPath`.
-/// and a crash leaves only hidden or `.partial` files. Memory stays small whatever the number of partitions:
-/// at most `maxOpenFiles` descriptors are open; one xz encoder runs at a time.
+/// leave it is refused with `StorageWriteError.invalidPath`. Memory stays small whatever the number of
+/// partitions: at most `maxOpenFiles` descriptors are open; one xz encoder runs at a time.
 ///
 /// - Important: Not `Sendable`: one writer per thread (convert gives each job its own writer).
 public final class StorageWriter {
@@ -53,17 +60,22 @@ public final class StorageWriter {
     public let formatVersion: Int
     public let maxFileBytes: Int
     public let preset: UInt32
-    /// Finished files, in the order they were published.
+    /// Files published by `finish()`, in the order they were published.
     public private(set) var publishedFiles: [String] = []
     /// Uncompressed bytes written (record lines).
     public private(set) var uncompressedBytes = 0
-    /// Compressed bytes published.
+    /// Uncompressed bytes appended since the last `takeStaged()` or `discard()` (what a commit would publish).
+    public private(set) var pendingBytes = 0
+    /// Compressed bytes published by `finish()`.
     public private(set) var compressedBytes = 0
 
-    private let workDirectory: String
+    /// The work directory, relative to the output directory and absolute (resolved).
+    let workRelative: String
+    let workDirectory: String
     private var partitions: [String: Partition] = [:]
     private var openOrder: [String] = []
     private var workFileCount = 0
+    private var staged: [StagedFile] = []
     private let maxOpenFiles = 64
 
     private struct Partition {
@@ -77,9 +89,11 @@ public final class StorageWriter {
     ///   - writerID: distinguishes concurrent writers into the same output directory (e.g. the job index).
     ///   - maxFileBytes: rotation size in uncompressed bytes (default 500,000,000, as the seed).
     ///   - preset: xz preset 0…9 (default 0, the seed's `lzma -0`).
+    ///   - workDirectory: the work directory relative to `outputDirectory` (default `.convert/writers/<writerID>`;
+    ///     convert uses its run's directory, `.convert/runs/<run id>/<job>`).
     /// - Throws: `StorageWriteError.io` when the directories cannot be created.
     public init(outputDirectory: String, schema: DimensionSchema, writerID: String, formatVersion: Int = 2,
-                maxFileBytes: Int = 500_000_000, preset: UInt32 = 0) throws {
+                maxFileBytes: Int = 500_000_000, preset: UInt32 = 0, workDirectory: String? = nil) throws {
         self.outputDirectory = outputDirectory
         self.schema = schema
         self.formatVersion = formatVersion
@@ -90,10 +104,11 @@ public final class StorageWriter {
         } catch {
             throw StorageWriteError.io(path: outputDirectory, operation: "mkdir", errno: EIO, message: "\(error)")
         }
+        workRelative = workDirectory ?? ".convert/writers/" + writerID
         do {
-            workDirectory = try StorageLayout.directory(".work/" + writerID, inside: outputDirectory, create: true)
+            self.workDirectory = try StorageLayout.directory(workRelative, inside: outputDirectory, create: true)
         } catch {
-            throw StorageWriteError.from(error, path: outputDirectory + "/.work/" + writerID)
+            throw StorageWriteError.from(error, path: outputDirectory + "/" + workRelative)
         }
     }
 
@@ -116,24 +131,68 @@ public final class StorageWriter {
         let key = relativeBase(for: dimensions)
         let line = Self.line(documentID: documentID, json: json)
         let fd = try descriptor(for: key)
-        try line.withCString { pointer in
-            try writeAll(fd, UnsafeRawPointer(pointer), strlen(pointer), path: partitions[key]?.workPath ?? key)
+        do throws(FileOutput.Failure) {
+            try FileOutput.writeAll(fd, line, name: partitions[key]?.workPath ?? key)
+        } catch {
+            throw StorageWriteError.from(error)
         }
         let count = line.utf8.count
         partitions[key]?.bytes += count
         uncompressedBytes += count
-        if let bytes = partitions[key]?.bytes, bytes >= maxFileBytes { try publish(key) }
+        pendingBytes += count
+        if let bytes = partitions[key]?.bytes, bytes >= maxFileBytes { try stage(key) }
     }
 
-    /// Compresses and publishes every partition's work file, then removes the work directory.
+    /// Compresses every partition's work file to a staged file.
+    /// - Throws: `StorageWriteError.io` or `CompressionError`.
+    public func stageAll() throws {
+        for key in partitions.keys.sorted() { try stage(key) }
+    }
+
+    /// The staged files so far (complete, fsynced, not yet published), which the writer forgets: the caller
+    /// publishes them (`ConvertRun.commit`).
+    func takeStaged() -> [StagedFile] {
+        defer { staged = []; pendingBytes = 0 }
+        return staged
+    }
+
+    /// Forgets every record not yet taken: closes and removes the work files and the staged files (and anything
+    /// else in the work directory, e.g. staged errors files).
+    public func discard() {
+        for partition in partitions.values where partition.fd >= 0 { close(partition.fd) }
+        partitions = [:]
+        openOrder = []
+        staged = []
+        pendingBytes = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: workDirectory)) ?? [] {
+            unlink(workDirectory + "/" + name)
+        }
+    }
+
+    /// A new path in the work directory for a file the caller stages itself: (relative to the output directory,
+    /// absolute).
+    func stagingPath(suffix: String) -> (relative: String, absolute: String) {
+        workFileCount += 1
+        let name = "\(workFileCount)\(suffix)"
+        return (workRelative + "/" + name, workDirectory + "/" + name)
+    }
+
+    /// Stages every partition and publishes every staged file (rename into its partition directory, directories
+    /// fsynced), then removes the work directory: for a writer used alone, without convert's journal.
     /// - Throws: `StorageWriteError.io` or `CompressionError`.
     public func finish() throws {
-        for key in partitions.keys.sorted() { try publish(key) }
-        try? FileManager.default.removeItem(atPath: workDirectory)
-        let parent = (workDirectory as NSString).deletingLastPathComponent
-        if (try? FileManager.default.contentsOfDirectory(atPath: parent))?.isEmpty == true {
-            try? FileManager.default.removeItem(atPath: parent)
+        try stageAll()
+        var directories = Set<String>()
+        for file in takeStaged() {
+            let (path, directory) = try file.publish(outputDirectory: outputDirectory)
+            publishedFiles.append(path)
+            compressedBytes += file.compressedBytes
+            directories.insert(directory)
         }
+        for directory in directories.sorted() {
+            do throws(FileOutput.Failure) { try FileOutput.syncDirectory(directory) } catch { throw StorageWriteError.from(error) }
+        }
+        try? FileManager.default.removeItem(atPath: workDirectory)
     }
 
     /// One storage-format record line: `<documentID>\t<json>\n`, with every CR and LF inside either part
@@ -179,37 +238,15 @@ public final class StorageWriter {
         return fd
     }
 
-    private func writeAll(_ fd: Int32, _ base: UnsafeRawPointer, _ count: Int, path: String) throws {
-        var offset = 0
-        while offset < count {
-            let n = write(fd, base + offset, count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw StorageWriteError.last(path, "write")
-            }
-            offset += n
-        }
-    }
-
-    /// Compresses the work file of `key` to its final name and forgets it.
-    private func publish(_ key: String) throws {
+    /// Compresses the work file of `key` to a staged file in the work directory and forgets the partition.
+    private func stage(_ key: String) throws {
         guard var partition = partitions[key] else { return }
         if partition.fd >= 0 { close(partition.fd); partition.fd = -1 }
         if let index = openOrder.firstIndex(of: key) { openOrder.remove(at: index) }
         partitions[key] = nil
         guard partition.bytes > 0 else { unlink(partition.workPath); return }
-        let directory: String
-        do {
-            directory = try StorageLayout.directory(Self.directoryPart(of: key), inside: outputDirectory, create: true)
-        } catch {
-            // Checked at the first record; refused now only if the tree changed meanwhile: fatal for the run.
-            let refused = StorageWriteError.from(error, path: outputDirectory + "/" + key)
-            if case let .invalidPath(path, reason) = refused { throw StorageWriteError.io(path: path, operation: "publish", errno: EPERM, message: reason) }
-            throw refused
-        }
-        let finalPath = directory + "/" + (key as NSString).lastPathComponent + "." + Self.randomHex() + ".xz"
-        let partial = finalPath + ".partial"
-        let writer = try XZWriter(path: partial, preset: preset)
+        let target = stagingPath(suffix: ".xz")
+        let writer = try XZWriter(path: target.absolute, preset: preset)
         let input = open(partition.workPath, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw StorageWriteError.last(partition.workPath, "open") }
         defer { close(input) }
@@ -222,11 +259,11 @@ public final class StorageWriter {
             try writer.write(UnsafeRawBufferPointer(start: block, count: n))
         }
         try writer.finish(sync: true)
-        guard rename(partial, finalPath) == 0 else { throw StorageWriteError.last(finalPath, "rename") }
         unlink(partition.workPath)
-        compressedBytes += writer.compressedBytes
-        publishedFiles.append(finalPath)
+        let final = key + "." + Self.randomHex() + ".xz"
+        staged.append(StagedFile(staged: target.relative, final: final, compressedBytes: writer.compressedBytes))
         partition.bytes = 0
+        FaultInjection.hit("convert.stage")
     }
 
     /// `"a/b/c.date.v2.log"` → `"a/b"`.

@@ -443,12 +443,9 @@ public final class Exporter {
     }
 
     private func writeAtomically(_ text: String, to path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary = directory + "/." + (path as NSString).lastPathComponent + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8)) else {
-            throw ExportError.io(path: temporary, operation: "create", errno: errno == 0 ? EIO : errno)
+        do throws(FileOutput.Failure) { try FileOutput.replaceAtomically(Array(text.utf8), at: path) } catch {
+            throw ExportError.io(path: error.file, operation: error.operation, errno: error.errno == 0 ? EIO : error.errno)
         }
-        guard rename(temporary, path) == 0 else { throw ExportError.io(path: path, operation: "rename", errno: errno) }
     }
 
     // MARK: schema and DDL

@@ -46,6 +46,16 @@ public enum ConvertReport {
             out += "Definition mismatches: " + names.prefix(20).map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + "\n"
         }
         for error in s.inputErrors.prefix(20) { out += "Input error: \(error)\n" }
+        if s.alreadyConverted > 0 {
+            out += "Already converted: \(s.alreadyConverted) input file(s) skipped (listed in the output's journal, .convert/journal.jsonl).\n"
+        }
+        if !s.recoveredFiles.isEmpty {
+            out += "Recovered: \(s.recoveredFiles.count) file(s) published by finishing an interrupted run's commit.\n"
+        }
+        if s.removedStaleEntries > 0 { out += "Removed \(s.removedStaleEntries) work director(ies) or partial file(s) of dead runs.\n" }
+        if !s.notConverted.isEmpty {
+            out += "Not converted: \(s.notConverted.count) input file(s) stopped before their commit; run convert again to convert them.\n"
+        }
         return out
     }
 
@@ -56,6 +66,8 @@ public enum ConvertReport {
             "warnings": s.warnings, "unknown_histograms": s.unknownHistograms, "definition_mismatches": s.mismatchedHistograms,
             "skipped_bytes": s.skippedBytes, "bytes_in": s.bytesIn, "bytes_out": s.bytesOut,
             "compressed_bytes_out": s.compressedBytesOut, "files_written": s.filesWritten, "input_errors": s.inputErrors,
+            "already_converted": s.alreadyConverted, "not_converted": s.notConverted, "recovered_files": s.recoveredFiles,
+            "removed_stale_entries": s.removedStaleEntries,
             "seconds": s.seconds,
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()

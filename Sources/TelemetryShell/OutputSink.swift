@@ -1,4 +1,5 @@
 import Foundation
+import TelemetryCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,18 +56,8 @@ public final class FileDescriptorSink: OutputSink {
 
     public func write(_ text: String) {
         guard failure == nil, !text.isEmpty else { return }
-        var bytes = Array(text.utf8)
-        var done = 0
-        let count = bytes.count
-        bytes.withUnsafeMutableBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            while done < count {
-                let n = Glibc.write(descriptor, base + done, count - done)
-                if n > 0 { done += n; continue }
-                if n < 0 && errno == EINTR { continue }
-                failure = n < 0 ? String(cString: strerror(errno)) : "short write"   // EPIPE, disk full: report, don't spin
-                return
-            }
+        do throws(FileOutput.Failure) { try FileOutput.writeAll(descriptor, text, name: name) } catch {
+            failure = error.reason   // EPIPE, disk full: report, don't spin
         }
     }
 

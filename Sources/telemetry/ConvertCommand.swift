@@ -13,7 +13,9 @@ struct ConvertCommand: ParsableCommand {
         Reads raw logs (v1/v2 records, the version decided by the content) or text files of \
         `<document id>\\t<json>` lines, validates each payload (versions 1–5) against the Histograms.json of its \
         revision, compacts histograms, and writes xz files in the storage layout under --out. A file gets its \
-        final name (`<...>.v2.log.<32 hex>.xz`) only when complete.
+        final name (`<...>.v2.log.<32 hex>.xz`) only when complete, and whole input files are published at once \
+        and recorded in <out>/.convert/journal.jsonl: running convert again (after a crash, a kill or a full disk) \
+        skips the inputs already converted and converts the rest, so the output holds each record once.
 
         Every rejected record is counted by category (corrupted_data, empty_data, invalid_path, uuid_only_path, \
         conversion_error, missing_revision, missing_revision_repo, unknown_revision, bad_payload, write_failed) \
@@ -97,15 +99,20 @@ struct ConvertCommand: ParsableCommand {
         } catch {
             bar.finish()
             printError("\(error)")
+            printError("stopped: the input files not yet committed were not published; run convert again (after freeing space) to convert them")
             throw ExitCode(2)
         }
         bar.finish()
         if let environmentFailure {
-            printError("\(environmentFailure); stopped (the files written so far are complete)")
+            printError("\(environmentFailure); stopped: the input files not yet committed were not published; run convert again to convert them")
             throw ExitCode(2)
         }
-        print(json ? ConvertReport.json(summary) : ConvertReport.text(summary), terminator: "")
-        if summary.rejected > 0 || !summary.inputErrors.isEmpty || interrupt.isRaised { throw ExitCode(1) }
+        do {
+            try Output.standardOutput(json ? ConvertReport.json(summary) : ConvertReport.text(summary))
+        } catch {
+            throw Output.failed(error)
+        }
+        if summary.rejected > 0 || !summary.inputErrors.isEmpty || !summary.notConverted.isEmpty || interrupt.isRaised { throw ExitCode(1) }
     }
 }
 

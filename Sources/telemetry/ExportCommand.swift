@@ -79,7 +79,8 @@ struct ExportCommand: ParsableCommand {
             printError("warning: partitioned by \(column): engines that infer partition types read '01' as 1; give them _schema.json / _ddl.sql (docs/export.md)")
         }
         let by = summary.partitionBy.isEmpty ? "no partition columns" : "by " + summary.partitionBy.joined(separator: ", ")
-        print("exported \(summary.pings) ping(s) into \(summary.files) \(format.rawValue) file(s) in \(summary.partitions) partition(s) (\(by)) in "
-              + String(format: "%.2f", Date().timeIntervalSince(started)) + " s: \(directory)")
+        let line = "exported \(summary.pings) ping(s) into \(summary.files) \(format.rawValue) file(s) in \(summary.partitions) partition(s) (\(by)) in "
+            + String(format: "%.2f", Date().timeIntervalSince(started)) + " s: \(directory)\n"
+        do { try Output.standardOutput(line) } catch { throw Output.failed(error) }
     }
 }

@@ -153,7 +153,7 @@ struct ImportCommand: ParsableCommand {
             printError(message)
             throw ExitCode(2)
         }
-        print(json ? report.json : report.text, terminator: "")
+        do { try Output.standardOutput(json ? report.json : report.text) } catch { throw Output.failed(error) }
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
         if fetched.hadFailures { throw ExitCode(1) }
     }

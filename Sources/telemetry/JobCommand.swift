@@ -147,15 +147,11 @@ struct JobCommand: ParsableCommand {
         if target == "-" {
             try Self.write(String(decoding: data, as: UTF8.self), to: nil)
         } else {
-            let temporary = target + ".partial-\(getpid())"
             do {
-                try data.write(to: URL(fileURLWithPath: temporary))
-                if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
-                try FileManager.default.moveItem(atPath: temporary, toPath: target)
+                try FileOutput.replaceAtomically(Array(data), at: target)
             } catch {
-                try? FileManager.default.removeItem(atPath: temporary)
-                printError("\(target): cannot write the partial result (\(error.localizedDescription))")
-                throw ExitCode.failure
+                printError("\(target): cannot write the partial result: \(error)")
+                throw ExitCode(2)
             }
         }
         printError("\(result.pingsMapped) pings mapped in \(result.partitions) partitions, \(result.badPings.count) bad; "
