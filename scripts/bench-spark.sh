@@ -14,9 +14,10 @@
 #   3. single machine: telemetry import into a fresh store, then each job (scripts/bench_spark.py single)
 #   4. Spark local[1], then local[2] (one SparkSession each, never both at once): J1, J2 through the driver with
 #      --shards S (default 4, the same for both), then the Python PySpark job (scripts/bench_spark.py spark)
-#   5. every system's J1 and J2 answers are compared; the run FAILS (exit 1) if any differs
-# PySpark and Java 17 as for the tests (scripts/install-deps.sh, scripts/test.sh). G's Parquet export is not
-# measured here (see docs/benchmarks.md).
+#   5. DuckDB over the exported Parquet: telemetry export --format parquet --histograms GC_MS of the
+#      single-machine store (timed), then J1 and J2 in DuckDB with 2 threads (scripts/bench_spark.py duckdb)
+#   6. every system's J1 and J2 answers are compared; the run FAILS (exit 1) if any differs
+# PySpark and Java 17 as for the tests (scripts/install-deps.sh, scripts/test.sh), DuckDB from the same venv.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -75,6 +76,9 @@ say "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 wait_quiet
 say "single machine"
 "$PYTHON" "$SCRIPTS/bench_spark.py" single --telemetry "$BIN" --storage "$DATA/storage" --work "$RUN" --rounds "$ROUNDS" --out "$RUN/single.json"
+wait_quiet
+say "DuckDB over the exported Parquet"
+"$PYTHON" "$SCRIPTS/bench_spark.py" duckdb --telemetry "$BIN" --work "$RUN" --rounds "$ROUNDS" --out "$RUN/duckdb.json"
 for cores in 1 2; do
     wait_quiet
     say "Spark local[$cores] (load $(cut -d' ' -f1 /proc/loadavg))"
@@ -87,10 +91,11 @@ import json, statistics, sys
 run = sys.argv[1]
 single = json.load(open(f"{run}/single.json"))
 spark = {c: json.load(open(f"{run}/local{c}.json")) for c in (1, 2)}
+duck = json.load(open(f"{run}/duckdb.json"))
 best = min
 ok = True
 for q in ("J1", "J2"):
-    answers = [single[q]["answer"]] + [spark[c][s][q]["answer"] for c in (1, 2) for s in ("telemetry", "python")]
+    answers = [single[q]["answer"]] + [spark[c][s][q]["answer"] for c in (1, 2) for s in ("telemetry", "python")] + [duck[q]["answer"]]
     if any(a != answers[0] for a in answers):
         ok = False
         print(f"ANSWERS DIFFER for {q}", file=sys.stderr)
@@ -99,6 +104,7 @@ print(json.dumps({"single_import_s": imp, "single_job_s": {q: best(single[q]["se
                   "spark": {f"local[{c}]": {"session_start_s": spark[c]["session_start_s"],
                                             "telemetry_s": {q: best(spark[c]["telemetry"][q]["seconds"]) for q in ("J1", "J2")},
                                             "python_s": {q: best(spark[c]["python"][q]["seconds"]) for q in ("J1", "J2")}} for c in (1, 2)},
+                  "duckdb_parquet": {"export_s": duck["export_s"], "query_s": {q: best(duck[q]["seconds"]) for q in ("J1", "J2")}},
                   "answers_agree": ok, "J1": single["J1"]["answer"]}, indent=1))
 sys.exit(0 if ok else 1)
 PY

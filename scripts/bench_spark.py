@@ -7,6 +7,9 @@
         job (sc.parallelize(files).flatMap(read): lzma + json.loads per line in Python), in one SparkSession.
     bench_spark.py single --telemetry BIN --storage DIR --work DIR --rounds R --out RESULT.json
         the single-machine path: telemetry import + telemetry job, end to end from the same files.
+    bench_spark.py duckdb --telemetry BIN --work DIR --rounds R --out RESULT.json
+        telemetry export --format parquet --histograms GC_MS of the single-machine store (WORK/single.db), then J1
+        and J2 in DuckDB (2 threads) over the Hive-partitioned Parquet, read from the files at every query.
 Each measurement: wall seconds of every round (the SparkSession's start is measured apart) and the answer.
 """
 import argparse
@@ -144,19 +147,55 @@ def single(arguments):
         json.dump(results, out)
 
 
+DUCKDB_J1 = "SELECT os, count(*) FROM pings WHERE os IS NOT NULL GROUP BY os"
+# Element-wise bucket sums per channel (the export's GC_MS column holds the buckets; the statistics are apart).
+DUCKDB_J2 = """
+SELECT channel, list(total ORDER BY bucket) FROM (
+    SELECT update_channel AS channel, bucket, sum(count) AS total
+    FROM (SELECT update_channel, unnest(GC_MS) AS count, unnest(range(len(GC_MS))) AS bucket
+          FROM pings WHERE GC_MS IS NOT NULL AND update_channel IS NOT NULL)
+    GROUP BY ALL)
+GROUP BY channel"""
+
+
+def duckdb_mode(arguments):
+    import duckdb
+
+    store = os.path.join(arguments.work, "single.db")
+    dataset = os.path.join(arguments.work, "parquet")
+    subprocess.run(["rm", "-rf", dataset], check=True)
+    started = time.time()
+    subprocess.run([arguments.telemetry, "export", "--format", "parquet", "--histograms", "GC_MS", "--store", store,
+                    dataset], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = {"export_s": time.time() - started, "J1": {}, "J2": {}}
+    connection = duckdb.connect()
+    connection.execute("SET threads = 2")
+    connection.execute(f"CREATE VIEW pings AS SELECT * FROM read_parquet('{dataset}/**/*.parquet', hive_partitioning = true)")
+    for name, sql in (("J1", DUCKDB_J1), ("J2", DUCKDB_J2)):
+        rounds = []
+        for _ in range(arguments.rounds):
+            started = time.time()
+            rows = connection.execute(sql).fetchall()
+            rounds.append(time.time() - started)
+        results[name] = {"seconds": rounds, "answer": {key: (value if name == "J1" else [int(v) for v in value])
+                                                       for key, value in rows}}
+    with open(arguments.out, "w") as out:
+        json.dump(results, out)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["spark", "single"])
+    parser.add_argument("mode", choices=["spark", "single", "duckdb"])
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--telemetry", required=True)
-    parser.add_argument("--storage", required=True)
+    parser.add_argument("--storage")
     parser.add_argument("--work", default="/tmp")
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--python-rounds", type=int, default=1)
     parser.add_argument("--out", required=True)
     arguments = parser.parse_args()
-    (spark if arguments.mode == "spark" else single)(arguments)
+    {"spark": spark, "single": single, "duckdb": duckdb_mode}[arguments.mode](arguments)
 
 
 if __name__ == "__main__":
