@@ -1,4 +1,5 @@
 import Foundation
+import TelemetryCore
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -17,6 +18,8 @@ struct HTTPResponse: Sendable {
 /// to append to, or nil to keep the body in memory (error documents, listings).
 struct ResponseSink: Sendable {
     var open: @Sendable (_ status: Int, _ headers: [String: String]) throws -> FileHandle?
+    /// The file the body goes to, for error messages (a write failure is `S3Error.io` naming it).
+    var path = "the download file"
     /// Called with each chunk's byte count written to the file; return false to cancel the transfer.
     var onBytes: @Sendable (Int) -> Bool = { _ in true }
 }
@@ -118,14 +121,18 @@ final class HTTPTransport: NSObject, URLSessionDataDelegate, @unchecked Sendable
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         guard let state = state(of: dataTask), state.failure == nil else { return }
         if let file = state.file {
-            do {
-                try file.write(contentsOf: data)
-                state.bytesToSink += Int64(data.count)
-            } catch {
-                state.failure = error
+            // Checked write (`FileOutput`): a full disk is an error naming the file, never a trap.
+            let name = state.sink?.path ?? "the download file"
+            let written: FileOutput.Failure? = data.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return nil }
+                do throws(FileOutput.Failure) { try FileOutput.writeAll(file.fileDescriptor, base, count: raw.count, name: name); return nil } catch { return error }
+            }
+            if let written {
+                state.failure = S3Error.io(path: name, detail: "write failed: \(written.reason)")
                 dataTask.cancel()
                 return
             }
+            state.bytesToSink += Int64(data.count)
             if let sink = state.sink, !sink.onBytes(data.count) {
                 state.failure = CancellationError()   // write nothing more: chunks already queued are dropped
                 dataTask.cancel()

@@ -226,7 +226,7 @@ public final class S3Downloader: Sendable {
                 let sink = ResponseSink(open: { status, headers in
                     try Self.openPartial(partial, recordPath: partialMeta, status: status, headers: headers, offset: startOffset,
                                          knownSize: item.size, knownETag: startETag)
-                }, onBytes: { count in
+                }, path: partial, onBytes: { count in
                     counters.transferred(count)
                     return !isCancelled()
                 })

@@ -48,7 +48,7 @@ struct ReindexCommand: ParsableCommand {
                 try store.rememberHistogramCache(directory: histogramCache, server: histogramServer)
             }
             let setting = try store.histogramCacheSetting()
-            print("histogram cache: \(setting.directory ?? "none")\(setting.server.map { ", server \($0)" } ?? "")")
+            try Output.standardOutput("histogram cache: \(setting.directory ?? "none")\(setting.server.map { ", server \($0)" } ?? "")\n")
             let started = Date()
             // Both under one writer lock: an import waits for the whole reindex, never interleaves with it.
             let (files, rows) = try store.withWriterLock("reindex") {
@@ -56,7 +56,7 @@ struct ReindexCommand: ParsableCommand {
                 _ = try PingIndex.current(store: store, requireSaved: true)
                 return rebuilt
             }
-            print("reindexed \(path): \(files) column file(s), \(rows) histogram row(s) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+            try Output.standardOutput("reindexed \(path): \(files) column file(s), \(rows) histogram row(s) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n")
         } catch {
             printError("\(error)")
             throw ExitCode(2)
