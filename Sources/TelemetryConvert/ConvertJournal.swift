@@ -69,6 +69,12 @@ struct CommitRecord: Codable, Sendable {
     var files: [StagedFile]
 }
 
+/// Another run committed some of a commit's input files after this run read the journal (two runs over the same
+/// inputs at once): the commit publishes nothing, those inputs count as already converted.
+struct ConvertedMeanwhile: Error {
+    var inputs: Set<InputIdentity>
+}
+
 /// One `telemetry convert` run's claim on an output directory, its work directory and its journal
 /// (docs/convert.md "Guarantees"):
 ///
@@ -197,11 +203,23 @@ final class ConvertRun: @unchecked Sendable {   // immutable after `begin` excep
     /// (fsynced, renamed into the run's directory: the commit point), the files are renamed to their final names
     /// (their directories fsynced), the journal gets one line (fsynced), and the commit record is removed. A crash
     /// after the commit point is finished by the next run (`begin`); before it, nothing of the unit is visible.
+    /// The journal's flock is held from the check below to the journal line, so commits into one output directory
+    /// are serialized, also across processes.
     /// - Returns: the published paths (resolved) of the storage files (not the errors files).
-    /// - Throws: `StorageWriteError.io` naming the file concerned; a failure after the commit point leaves the
-    ///   commit record, which the next run finishes.
+    /// - Throws: `ConvertedMeanwhile` (nothing published) when another run committed one of `inputs` since this
+    ///   run read the journal; `StorageWriteError.io` naming the file concerned; a failure after the commit point
+    ///   leaves the commit record, which the next run finishes.
     func commit(inputs: [InputIdentity], files: [StagedFile]) throws -> [String] {
         guard !inputs.isEmpty || !files.isEmpty else { return [] }
+        let journal = open(journalPath, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard journal >= 0 else { throw StorageWriteError.last(journalPath, "open") }
+        defer { close(journal) }
+        while flock(journal, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw StorageWriteError.last(journalPath, "flock") }
+        }
+        defer { flock(journal, LOCK_UN) }
+        let meanwhile = try Self.readJournal(journalPath).intersection(inputs)
+        guard meanwhile.isEmpty else { throw ConvertedMeanwhile(inputs: meanwhile) }
         let number = lock.withLock { sequence += 1; return sequence }
         let record = CommitRecord(run: id, inputs: inputs, files: files)
         let path = directory + "/commit-\(number).json"
@@ -219,7 +237,7 @@ final class ConvertRun: @unchecked Sendable {   // immutable after `begin` excep
         }
         FaultInjection.hit("convert.commit")
         do {
-            let published = try Self.apply(record, outputDirectory: outputDirectory, journal: journalPath)
+            let published = try Self.apply(record, outputDirectory: outputDirectory, journal: journalPath, lockedJournal: journal)
             unlink(path)
             return published
         } catch {
@@ -274,7 +292,8 @@ final class ConvertRun: @unchecked Sendable {   // immutable after `begin` excep
     }
 
     /// Renames a commit's files and appends its journal line (idempotent: see `StagedFile.publish`).
-    private static func apply(_ record: CommitRecord, outputDirectory: String, journal: String) throws -> [String] {
+    private static func apply(_ record: CommitRecord, outputDirectory: String, journal: String,
+                              lockedJournal: Int32? = nil) throws -> [String] {
         var published: [String] = []
         var directories = Set<String>()
         for file in record.files {
@@ -287,26 +306,35 @@ final class ConvertRun: @unchecked Sendable {   // immutable after `begin` excep
         } catch {
             throw StorageWriteError.from(error)
         }
-        try appendJournal(record, journal: journal)
+        try appendJournal(record, journal: journal, lockedDescriptor: lockedJournal)
         FaultInjection.hit("convert.journal")
         return published
     }
 
-    /// Appends the record's line to the journal under its flock, after cutting a torn last line (a crash during
-    /// an append; its commit record was kept, so the line is written again), and fsyncs.
-    private static func appendJournal(_ record: CommitRecord, journal: String) throws {
+    /// Appends the record's line to the journal under its flock (taken here, or already held on
+    /// `lockedDescriptor`), after cutting a torn last line (a crash during an append; its commit record was kept,
+    /// so the line is written again), and fsyncs.
+    private static func appendJournal(_ record: CommitRecord, journal: String, lockedDescriptor: Int32? = nil) throws {
         var line: [UInt8]
         do { line = Array(try JSONEncoder().encode(record)) } catch {
             throw StorageWriteError.io(path: journal, operation: "encode", errno: EINVAL, message: "\(error)")
         }
         line.append(0x0A)
-        let fd = open(journal, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StorageWriteError.last(journal, "open") }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw StorageWriteError.last(journal, "flock") }
+        let fd: Int32
+        if let lockedDescriptor {
+            fd = lockedDescriptor
+        } else {
+            fd = open(journal, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw StorageWriteError.last(journal, "open") }
+            while flock(fd, LOCK_EX) != 0 {
+                guard errno == EINTR else {
+                    let failure = StorageWriteError.last(journal, "flock")
+                    close(fd)
+                    throw failure
+                }
+            }
         }
-        defer { flock(fd, LOCK_UN) }
+        defer { if lockedDescriptor == nil { flock(fd, LOCK_UN); close(fd) } }
         let size = lseek(fd, 0, SEEK_END)
         if size > 0 {
             var last: UInt8 = 0

@@ -248,6 +248,12 @@ public final class Converter: @unchecked Sendable {   // immutable after init; r
                 local.filesWritten += published
                 local.compressedBytesOut += storage.reduce(0) { $0 + $1.compressedBytes }
                 batch = Batch()
+            } catch let meanwhile as ConvertedMeanwhile {
+                // Another run converted some of these inputs meanwhile: publishing would duplicate their records.
+                writer.discard()
+                local.alreadyConverted += meanwhile.inputs.count
+                local.notConverted += batch.paths.filter { path in !meanwhile.inputs.contains { $0.path == InputIdentity.of(path)?.path } }
+                batch = Batch()
             } catch {
                 state.lock.withLock { state.environmentError = state.environmentError ?? error }
                 failed = true
