@@ -34,8 +34,10 @@ let package = Package(
             dependencies: ["TelemetryCore", "TelemetryCompression", "TelemetryConvert", "CSQLite", "CSimdjson"]
         ),
         .target(name: "TelemetryJobs", dependencies: ["TelemetryStore", "TelemetryConvert", "TelemetryCore"]),
+        .target(name: "TelemetryExport", dependencies: ["TelemetryStore", "TelemetryCompression", "TelemetryCore"]),
         // The use cases both front doors call (docs/architecture.md "Operations").
-        .target(name: "TelemetryOperations", dependencies: ["TelemetryJobs", "TelemetryStore", "TelemetryConvert", "TelemetryCore"]),
+        .target(name: "TelemetryOperations",
+                dependencies: ["TelemetryJobs", "TelemetryExport", "TelemetryStore", "TelemetryConvert", "TelemetryCore"]),
         .target(
             name: "TelemetryShell",
             dependencies: ["TelemetryOperations", "TelemetryStore", "TelemetryJobs", "TelemetryCore", "CEditLine"]
@@ -55,7 +57,7 @@ let package = Package(
             name: "telemetry",
             dependencies: [
                 "TelemetryCore", "TelemetryCompression", "TelemetryConvert", "TelemetryStore", "TelemetryShell", "TelemetryIngest",
-                "TelemetryS3", "TelemetryJobs", "TelemetryOperations",
+                "TelemetryS3", "TelemetryJobs", "TelemetryOperations", "TelemetryExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // Job scripts (docs/jobs.md) bind to TelemetryJobs' symbols in this executable at dlopen.
@@ -101,9 +103,14 @@ let package = Package(
             exclude: ["moto_fixture.py"]
         ),
         .testTarget(
+            name: "TelemetryExportTests",
+            dependencies: ["TelemetryExport", "TelemetryStore", "TelemetryCompression", "TelemetryTestSupport", "telemetry"],
+            exclude: ["export_readers.py"]
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: ["telemetry", "TelemetryStore", "TelemetryTestSupport"],
-            exclude: ["Golden"]
+            exclude: ["Golden", "truth_reference.py"]
         ),
     ],
     cxxLanguageStandard: .cxx17

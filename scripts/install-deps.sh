@@ -2,7 +2,7 @@
 # Installs the Debian packages TelemetryEngine builds and tests with (README.md "Requirements").
 # Does nothing when they are all present; needs root (or sudo) otherwise.
 set -euo pipefail
-packages=(libsqlite3-dev zlib1g-dev liblzma-dev libedit-dev libsimdjson-dev libxml2 python3 python3-venv xz-utils tmux sqlite3 curl)
+packages=(libsqlite3-dev zlib1g-dev liblzma-dev libedit-dev libsimdjson-dev libxml2 python3 python3-venv xz-utils tmux sqlite3 curl openjdk-17-jre-headless)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

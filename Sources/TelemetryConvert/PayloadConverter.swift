@@ -42,6 +42,12 @@ public struct PayloadConverter: Sendable {
 
     public init(compact: @escaping HistogramsCompacting) { self.compact = compact }
 
+    /// A converter without histogram definitions: every ping with histograms is rejected as `unknown_revision`
+    /// (§10.3 text, then why). The importer's fallback when it is given no converter.
+    public static let withoutDefinitions = PayloadConverter(compact: { _, revision throws(PayloadRejection) in
+        throw PayloadRejection(.unknownRevision, "Failed to fetch histograms for URL: \(revision) (no histogram definitions given)")
+    })
+
     /// Converts `document`.
     /// - Parameter ip: the record's client IP (v2 raw logs), used only for FirefoxOS pings (`geoCountry` "??", §7).
     /// - Throws: `PayloadRejection` with the category and §10.3 message.

@@ -156,6 +156,14 @@ public struct DimensionSchema: Sendable, Equatable {
     /// Field names in order.
     public var fieldNames: [String] { dimensions.map(\.fieldName) }
 
+    /// Names of the dimension that holds the ping type: `reason` in the seed's schema (`spec/storage.md` §2),
+    /// `docType` in unified-ping schemas.
+    public static let pingTypeFields = ["reason", "docType"]
+
+    /// The dimension that holds the ping type (the first of `pingTypeFields` in this schema), nil when the
+    /// schema has none. Duplicates are keyed on (document id, ping type) (docs/store.md "Duplicates").
+    public var pingTypeField: String? { fieldNames.first { Self.pingTypeFields.contains($0) } }
+
     /// Parses a schema or filter document.
     /// - Parameter source: names the document in errors (a path, or `"<inline>"`).
     /// - Throws: `CoreError.schemaNotJSON` when `data` is not JSON; `CoreError.invalidSchema` for a

@@ -74,13 +74,16 @@ public struct HistogramDistributionJob: Job {
     }
 }
 
-/// Duplicate finder: `map` writes `(document id, 1)`; reduce writes ids seen more than once with their count.
-/// Twin: `queries/job_duplicate_ids.sql`.
+/// Duplicate finder: `map` writes `(document id "/" ping type, 1)` (the ping type is the schema's
+/// `pingTypeField`, `reason`; the key is the document id alone when the schema has none); reduce writes the
+/// keys seen more than once with their count. Two pings of different types that share a document id are not
+/// duplicates (docs/store.md "Duplicates"). Twin: `queries/job_duplicate_ids.sql`.
 public struct DuplicateIDsJob: Job {
     public init() {}
     public var hasCombine: Bool { true }
     public func map(_ ping: JobPing, into context: inout MapContext<String, Int64>) throws {
-        context.write(ping.documentID, 1)
+        let type = DimensionSchema.pingTypeFields.lazy.compactMap { ping.dimension(named: $0) }.first
+        context.write(type.map { ping.documentID + "/" + $0 } ?? ping.documentID, 1)
     }
     public func combine(key: String, values: [Int64]) throws -> Int64 { values.reduce(0, +) }
     public func reduce(key: String, values: [Int64], into context: inout OutputContext) throws {
@@ -132,62 +135,91 @@ public enum JobRegistry {
     /// One registered job.
     public struct Entry: Sendable {
         public var name: String
+        /// The job's version, recorded in its partial results: bump it when `map`, `combine` or `reduce` change
+        /// meaning or the value type changes shape, so that merging refuses partials written by the old code.
+        public var version: Int
         public var summary: String
         /// Usage of the job's own arguments, e.g. `--histogram NAME`.
         public var usage: String
+        /// Makes the job from its arguments. `storePath` is the store `map` will read, nil when only merging partials
+        /// (then nothing store-dependent is looked up: it matters to `map` only).
+        public var make: @Sendable (_ arguments: [String], _ storePath: String?) throws -> AnyJob
+
+        init(name: String, version: Int = 1, summary: String, usage: String,
+             make: @escaping @Sendable (_ identity: JobIdentity, _ arguments: [String], _ storePath: String?) throws -> AnyJob) {
+            self.name = name
+            self.version = version
+            self.summary = summary
+            self.usage = usage
+            self.make = { arguments, path in
+                try make(JobIdentity(name: name, version: String(version), arguments: arguments), arguments, path)
+            }
+        }
+
+        /// The identity partials of this job with `arguments` carry.
+        public func identity(arguments: [String]) -> JobIdentity {
+            JobIdentity(name: name, version: String(version), arguments: arguments)
+        }
+
         /// Runs the job with its arguments against the store.
-        public var run: @Sendable (_ arguments: [String], _ storePath: String, _ options: JobOptions) async throws -> JobResult
+        public func run(_ arguments: [String], _ storePath: String, _ options: JobOptions) async throws -> JobResult {
+            try await make(arguments, storePath).run(storePath: storePath, options: options)
+        }
     }
 
     public static let entries: [Entry] = [
-        Entry(name: "pings-per-day", summary: "pings per submission day (last dimension)", usage: "") { args, path, options in
-            try noArguments("pings-per-day", args)
-            return try await JobRunner.run(PingsPerDayJob(), storePath: path, options: options)
+        Entry(name: "pings-per-day", summary: "pings per submission day (last dimension)", usage: "") { identity, args, _ in
+            try noArguments(identity.name, args)
+            return AnyJob(PingsPerDayJob(), identity: identity)
         },
-        Entry(name: "os-distribution", summary: "pings per info.OS; pings without it are reported", usage: "") { args, path, options in
-            try noArguments("os-distribution", args)
-            return try await JobRunner.run(OSDistributionJob(), storePath: path, options: options)
+        Entry(name: "os-distribution", summary: "pings per info.OS; pings without it are reported", usage: "") { identity, args, _ in
+            try noArguments(identity.name, args)
+            return AnyJob(OSDistributionJob(), identity: identity)
         },
         Entry(name: "histogram-distribution",
               summary: "summed buckets of each enumerated/boolean histogram (kinds from the remembered histogram cache, else the stored statistics)",
-              usage: "") { args, path, options in
-            try noArguments("histogram-distribution", args)
-            let definitions = try StoreHistogramDefinitions(store: Store(path: path, create: false, readOnly: true))
-            return try await JobRunner.run(HistogramDistributionJob(definitions: definitions), storePath: path, options: options)
+              usage: "") { identity, args, path in
+            try noArguments(identity.name, args)
+            let definitions = try path.map { try StoreHistogramDefinitions(store: Store(path: $0, create: false, readOnly: true)) }
+            return AnyJob(HistogramDistributionJob(definitions: definitions ?? nil), identity: identity)
         },
-        Entry(name: "duplicate-ids", summary: "document ids seen more than once, with their copies", usage: "") { args, path, options in
-            try noArguments("duplicate-ids", args)
-            return try await JobRunner.run(DuplicateIDsJob(), storePath: path, options: options)
+        Entry(name: "duplicate-ids", summary: "document ids seen more than once, with their copies", usage: "") { identity, args, _ in
+            try noArguments(identity.name, args)
+            return AnyJob(DuplicateIDsJob(), identity: identity)
         },
-        Entry(name: "dimensions-dump", summary: "map-only: document id and its dimensions", usage: "") { args, path, options in
-            try noArguments("dimensions-dump", args)
-            return try await JobRunner.run(DimensionsDumpJob(), storePath: path, options: options)
+        Entry(name: "dimensions-dump", summary: "map-only: document id and its dimensions", usage: "") { identity, args, _ in
+            try noArguments(identity.name, args)
+            return AnyJob(DimensionsDumpJob(), identity: identity)
         },
         Entry(name: "histogram-by-channel",
               summary: "one histogram's buckets summed per channel (the appUpdateChannel dimension, or --by info: info.appUpdateChannel)",
-              usage: "--histogram NAME [--by dimension|info]") { args, path, options in
-            let usage = JobError.badArguments(job: "histogram-by-channel", message: "usage: histogram-by-channel --histogram NAME [--by dimension|info]")
-            var name: String?, by = "dimension"
+              usage: "--histogram NAME [--by dimension|info]") { identity, args, path in
+            let usage = JobError.badArguments(job: identity.name, message: "usage: histogram-by-channel --histogram NAME [--by dimension|info]")
+            var histogram: String?, by = "dimension"
             var rest = args[...]
             while let option = rest.popFirst() {
                 guard let value = rest.popFirst(), !value.isEmpty else { throw usage }
                 switch option {
-                case "--histogram": name = value
+                case "--histogram": histogram = value
                 case "--by" where value == "dimension" || value == "info": by = value
                 default: throw usage
                 }
             }
-            guard let name else { throw usage }
-            try knownHistogram(name, job: "histogram-by-channel", storePath: path)
+            guard let histogram else { throw usage }
+            if let path { try knownHistogram(histogram, job: identity.name, storePath: path) }
             var channel: Int?
             if by == "dimension" {
-                guard let index = try storeSchema(path).fieldNames.firstIndex(of: "appUpdateChannel") else {
-                    throw JobError.badArguments(job: "histogram-by-channel", message: "the store has no appUpdateChannel dimension (use --by info)")
+                // Only `map` reads the channel dimension: merging partials needs no store.
+                if let path {
+                    guard let index = try storeSchema(path).fieldNames.firstIndex(of: "appUpdateChannel") else {
+                        throw JobError.badArguments(job: identity.name, message: "the store has no appUpdateChannel dimension (use --by info)")
+                    }
+                    channel = index
+                } else {
+                    channel = 0
                 }
-                channel = index
             }
-            return try await JobRunner.run(HistogramByChannelJob(histogram: name, channelIndex: channel),
-                                           storePath: path, options: options)
+            return AnyJob(HistogramByChannelJob(histogram: histogram, channelIndex: channel), identity: identity)
         },
     ]
 

@@ -8,10 +8,12 @@ import TelemetryStore
 /// `map` is called once per ping; `combine` (when `hasCombine`) whenever a key's list reaches
 /// `JobRunner.combineThreshold` values and must return one value that replaces the list; `reduce` is called
 /// once per key, even with one value. A map-only job (`isMapOnly`) writes every pair `map` emits.
-/// Results must never depend on whether `combine` ran.
+/// Results must never depend on whether `combine` ran, nor on the order in which a key's values arrive (partials of
+/// several shards are merged in shard order, docs/jobs.md "Partial results").
+/// Keys and values are `Codable`: a partial result (`telemetry job --partial`) carries them as JSON.
 public protocol Job: Sendable {
-    associatedtype Key: Hashable & Sendable & CustomStringConvertible
-    associatedtype Value: Sendable & CustomStringConvertible
+    associatedtype Key: Hashable & Sendable & CustomStringConvertible & Codable
+    associatedtype Value: Sendable & CustomStringConvertible & Codable
 
     /// When true, `reduce` is never called and each emitted pair is output in mapper order.
     var isMapOnly: Bool { get }

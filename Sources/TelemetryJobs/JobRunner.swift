@@ -70,10 +70,40 @@ public enum JobRunner {
     /// Runs `job` over the store at `storePath`.
     /// - Throws: `JobError.mapFailed` (fail-fast), `.reduceFailed`, `.badFilter`, `StoreError`, `CancellationError`.
     public static func run<J: Job>(_ job: J, storePath: String, options: JobOptions = JobOptions()) async throws -> JobResult {
+        try reduce(job, try await gather(job, storePath: storePath, options: options))
+    }
+
+    /// What map and combine left: per key (first-seen order) its list of values, or a map-only job's pairs.
+    struct Gathered<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+        var pairs: [(Key, Value)] = []
+        var keys: [Key] = []
+        var lists: [[Value]] = []
+        var slots: [Key: Int] = [:]
+        var pingsMapped = 0
+        var badPings: [BadPing] = []
+        var combineCalls = 0
+        var partitions = 0
+
+        /// Appends `values` to `key`'s list, combining at the threshold when `job` combines.
+        mutating func add<J: Job>(_ job: J, key: Key, values: [Value], combine: Bool) throws where J.Key == Key, J.Value == Value {
+            guard let slot = slots[key] else {
+                slots[key] = lists.count; keys.append(key); lists.append(values)
+                return
+            }
+            lists[slot].append(contentsOf: values)
+            if combine && lists[slot].count >= combineThreshold {
+                lists[slot] = [try combined(job, key, lists[slot])]
+                combineCalls += 1
+            }
+        }
+    }
+
+    /// Map and combine over the selected pings: the partitions' lists concatenated in partition order.
+    static func gather<J: Job>(_ job: J, storePath: String, options: JobOptions) async throws -> Gathered<J.Key, J.Value> {
         let (index, rows) = try select(storePath: storePath, options: options)
         let partitions = split(rows, into: options.mappers, minimum: options.minimumPartitionPings)
         let histograms = SharedHistogramColumns(storePath: storePath)
-        let useCombine = job.hasCombine && options.combineEnabled && !job.isMapOnly
+        let useCombine = usesCombine(job, options)
         let results = try await withThrowingTaskGroup(of: (Int, PartitionOutput<J.Key, J.Value>).self) { group in
             for (number, part) in partitions.enumerated() {
                 group.addTask {
@@ -85,43 +115,46 @@ public enum JobRunner {
             for try await (number, output) in group { outputs[number] = output }
             return outputs.compactMap { $0 }
         }
-        var context = OutputContext()
-        var combineCalls = results.reduce(0) { $0 + $1.combineCalls }
+        var gathered = Gathered<J.Key, J.Value>()
+        gathered.combineCalls = results.reduce(0) { $0 + $1.combineCalls }
+        gathered.pingsMapped = results.reduce(0) { $0 + $1.pingsMapped }
+        gathered.badPings = results.flatMap(\.badPings)
+        gathered.partitions = partitions.count
         if job.isMapOnly {
-            for output in results { for (key, value) in output.pairs { context.write(key, value) } }
+            for output in results { gathered.pairs.append(contentsOf: output.pairs) }
         } else {
-            var slots: [J.Key: Int] = [:]
-            var keys: [J.Key] = []
-            var lists: [[J.Value]] = []
             for output in results {
-                for (key, values) in zip(output.keys, output.lists) {
-                    guard let slot = slots[key] else {
-                        slots[key] = lists.count; keys.append(key); lists.append(values)
-                        continue
-                    }
-                    lists[slot].append(contentsOf: values)
-                    if useCombine && lists[slot].count >= combineThreshold {
-                        lists[slot] = [try combined(job, key, lists[slot])]
-                        combineCalls += 1
-                    }
-                }
+                for (key, values) in zip(output.keys, output.lists) { try gathered.add(job, key: key, values: values, combine: useCombine) }
             }
+        }
+        return gathered
+    }
+
+    static func usesCombine<J: Job>(_ job: J, _ options: JobOptions) -> Bool {
+        job.hasCombine && options.combineEnabled && !job.isMapOnly
+    }
+
+    /// The final step: a map-only job's pairs as records, else `setupReduce` and `reduce` per key in key-text order.
+    static func reduce<J: Job>(_ job: J, _ gathered: Gathered<J.Key, J.Value>) throws -> JobResult {
+        var context = OutputContext()
+        if job.isMapOnly {
+            for (key, value) in gathered.pairs { context.write(key, value) }
+        } else {
             job.setupReduce(&context)
+            let keys = gathered.keys
             let order = keys.indices.sorted { keys[$0].description < keys[$1].description }
             for slot in order {
-                do { try job.reduce(key: keys[slot], values: lists[slot], into: &context) } catch {
+                do { try job.reduce(key: keys[slot], values: gathered.lists[slot], into: &context) } catch {
                     throw JobError.reduceFailed(key: keys[slot].description, message: "\(error)")
                 }
             }
         }
         return JobResult(records: context.records, fieldSeparator: context.fieldSeparator,
-                         recordSeparator: context.recordSeparator,
-                         pingsMapped: results.reduce(0) { $0 + $1.pingsMapped },
-                         badPings: results.flatMap(\.badPings), combineCalls: combineCalls,
-                         partitions: partitions.count)
+                         recordSeparator: context.recordSeparator, pingsMapped: gathered.pingsMapped,
+                         badPings: gathered.badPings, combineCalls: gathered.combineCalls, partitions: gathered.partitions)
     }
 
-    private static func combined<J: Job>(_ job: J, _ key: J.Key, _ values: [J.Value]) throws -> J.Value {
+    static func combined<J: Job>(_ job: J, _ key: J.Key, _ values: [J.Value]) throws -> J.Value {
         do { return try job.combine(key: key, values: values) } catch {
             throw JobError.reduceFailed(key: key.description, message: "combine: \(error)")
         }

@@ -10,9 +10,12 @@ import Glibc
 public final class JobScriptEntry: Sendable {
     /// Runs the job with its arguments against the store.
     public let run: @Sendable (_ arguments: [String], _ storePath: String, _ options: JobOptions) async throws -> JobResult
+    /// The job with the identity the host gives it (`JobScript.loadJob`), for partials and merges.
+    public let make: @Sendable (_ identity: JobIdentity) -> AnyJob
 
     public init<J: Job>(_ job: J) {
         run = { _, path, options in try await JobRunner.run(job, storePath: path, options: options) }
+        make = { identity in AnyJob(job, identity: identity) }
     }
 
     /// A +1 pointer for the C factory.
@@ -41,6 +44,19 @@ public enum JobScript {
             throw JobError.script("\(path): the plugin's job is not a TelemetryJobs.JobScriptEntry (was it built against another copy of TelemetryJobs?)")
         }
         return entry
+    }
+
+    /// Compiles (or reuses) and loads the script at `path` as a job named by the file (`MyJob.swift`) whose version
+    /// is the FNV-1a 64 of its source: an edited script refuses partials of the old one.
+    /// - Throws: as `load`.
+    public static func loadJob(path: String, arguments: [String],
+                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AnyJob {
+        let entry = try load(path: path, environment: environment)
+        guard let source = FileManager.default.contents(atPath: path) else { throw JobError.script("\(path): cannot read the job script") }
+        var hasher = FNV1a()
+        hasher.add(Array(source))
+        return entry.make(JobIdentity(name: URL(fileURLWithPath: path).lastPathComponent, version: String(hasher.value, radix: 16),
+                                      arguments: arguments))
     }
 
     /// Compiles `path` unless a library for the same source, compiler and module is cached; returns its path.

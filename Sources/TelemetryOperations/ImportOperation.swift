@@ -20,6 +20,8 @@ public struct ImportRequest: Sendable {
     /// fields keep the remembered value.
     public var histogramCache: String?
     public var histogramServer: String?
+    /// Read every file under `roots` again whatever its state (`--force`).
+    public var force = false
 
     public init(roots: [String], filter: DimensionSchema? = nil) {
         self.roots = roots
@@ -44,6 +46,10 @@ public enum ImportOperation {
     public static func run(_ request: ImportRequest, store: Store, notice: @escaping (String) -> Void = { _ in },
                            progress: ((ImportProgress) -> Void)? = nil,
                            isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ImportReport {
+        // A second writer waits for the store's writer lock (docs/store.md "One writer at a time"): say so.
+        let previousWait = store.onWriterWait
+        if previousWait == nil { store.onWriterWait = notice }
+        defer { store.onWriterWait = previousWait }
         if request.histogramCache != nil || request.histogramServer != nil {
             try store.rememberHistogramCache(directory: request.histogramCache, server: request.histogramServer)
         }
@@ -52,11 +58,13 @@ public enum ImportOperation {
         var options = ImportOptions(filter: request.filter, jobs: request.jobs, maxLineBytes: request.maxLineBytes,
                                     payloadConverter: ConverterFactory.payloadConverter(source: source, failure: failure))
         options.histogramColumns = request.histogramColumns
+        options.force = request.force
+        options.retryMissingDefinitions = !source.isEmpty
         let importer = Importer(store: store, options: options)
         let summary = try importer.run(roots: request.roots, planned: { plan in
             if plan.rawLogsToRead > 0 && source.isEmpty { notice(HistogramDefinitionSource.noDefinitionsWarning) }
         }, progress: progress, isCancelled: { isCancelled() || failure.message != nil })
-        return ImportReport(summary: summary, storePath: store.path, environmentFailure: failure.message)
+        return ImportReport(summary: summary, storePath: store.path, environmentFailure: failure.message, definitions: source)
     }
 }
 
@@ -67,11 +75,49 @@ public struct ImportReport: Sendable, Equatable {
     public var storePath: String
     /// The environment failure that stopped the run, or nil.
     public var environmentFailure: String?
+    /// The histogram definitions raw logs were converted with.
+    public var definitions: HistogramDefinitionSource
 
-    public init(summary: ImportSummary, storePath: String, environmentFailure: String? = nil) {
+    public init(summary: ImportSummary, storePath: String, environmentFailure: String? = nil,
+                definitions: HistogramDefinitionSource = HistogramDefinitionSource(directory: nil, server: nil)) {
         self.summary = summary
         self.storePath = storePath
         self.environmentFailure = environmentFailure
+        self.definitions = definitions
+    }
+
+    /// Lines about files passed over, retried or to retry, shared by `text` and `shellText`; at most `limit`
+    /// paths per list.
+    func fileNotes(limit: Int, emptyRoots: Bool = true) -> String {
+        let s = summary
+        var out = ""
+        func list(_ paths: [String]) -> String {
+            var text = ""
+            for path in paths.prefix(limit) { text += "  \(path)\n" }
+            if paths.count > limit { text += "  … and \(paths.count - limit) more\n" }
+            return text
+        }
+        if emptyRoots { for root in s.emptyRoots { out += "warning: \(root): no file to import there\n" } }
+        if s.filesRetried > 0 {
+            out += "Retried \(s.filesRetried) file(s) whose records lacked histogram definitions at an earlier import.\n"
+        }
+        if s.filesForced > 0 { out += "Re-imported \(s.filesForced) file(s) (--force).\n" }
+        if !s.filesMissingDefinitions.isEmpty {
+            let given = definitions.isEmpty ? "give --histogram-cache or --histogram-server" : "add the missing revisions to the histogram cache"
+            out += "Records without histogram definitions (unknown_revision) in \(s.filesMissingDefinitions.count) file(s); "
+                + "\(given) and import again: these files are read again.\n" + list(s.filesMissingDefinitions)
+        }
+        if !s.unchangedWithErrorsPaths.isEmpty {
+            out += "Unchanged, still with errors from an earlier import:\n" + list(s.unchangedWithErrorsPaths)
+        }
+        if !s.openLogsSkipped.isEmpty {
+            out += "Skipped \(s.openLogsSkipped.count) raw log(s) telemetry serve has not finished (imported once renamed .finished):\n"
+                + list(s.openLogsSkipped)
+        }
+        if s.convertErrorFilesSkipped > 0 {
+            out += "Skipped \(s.convertErrorFilesSkipped) rejected-record file(s) of telemetry convert (errors/*.errors.jsonl).\n"
+        }
+        return out
     }
 
     /// 0: everything asked for was imported; 1: some file or line failed, or the run was interrupted (the files
@@ -84,6 +130,11 @@ public struct ImportReport: Sendable, Equatable {
     /// The environment failure as a one-line error message, or nil.
     public var environmentFailureMessage: String? {
         environmentFailure.map { "\($0); stopped (the files imported so far are committed)" }
+    }
+
+    /// The error for roots under which there is no file (`OperationError.nothingSelected`), or nil.
+    public var emptyRootsError: OperationError? {
+        summary.emptyRoots.isEmpty ? nil : .nothingSelected(paths: summary.emptyRoots)
     }
 
     /// The command's summary (`telemetry import`).
@@ -112,6 +163,7 @@ public struct ImportReport: Sendable, Equatable {
         if !s.warnings.isEmpty {
             out += "Warnings: " + s.warnings.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ".\n"
         }
+        out += fileNotes(limit: 20)
         out += Self.fileErrorLines(s, limit: 20)
         out += Self.inputNotes(s, limit: 20)
         if s.badLineCount > 0 || !s.fileErrors.isEmpty {
@@ -122,7 +174,7 @@ public struct ImportReport: Sendable, Equatable {
     }
 
     /// The REPL's summary (`.import`): no store path, and no time unless `showsTime` (scripts print the same
-    /// text on every run).
+    /// text on every run). Roots with no file are left to `emptyRootsError`.
     public func shellText(showsTime: Bool) -> String {
         let s = summary
         var text = "Imported \(s.pings) ping\(s.pings == 1 ? "" : "s") from \(s.filesImported) file\(s.filesImported == 1 ? "" : "s")"
@@ -136,6 +188,7 @@ public struct ImportReport: Sendable, Equatable {
             let reasons = s.badLines.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             text += "Bad lines: \(s.badLineCount) (\(reasons)).\n"
         }
+        text += fileNotes(limit: 5, emptyRoots: false)   // `.import` reports them as its error
         text += Self.fileErrorLines(s, limit: 5)
         text += Self.inputNotes(s, limit: 5)
         if s.badLineCount > 0 || !s.fileErrors.isEmpty {
@@ -152,7 +205,6 @@ public struct ImportReport: Sendable, Equatable {
         if s.skippedInputs.count > limit { out += "  … and \(s.skippedInputs.count - limit) more entries skipped\n" }
         for path in s.emptyFiles.prefix(limit) { out += "Note: \(path): empty file (nothing to import)\n" }
         if s.emptyFiles.count > limit { out += "  … and \(s.emptyFiles.count - limit) more empty files\n" }
-        for path in s.emptyDirectories { out += "Warning: \(path): empty directory: no file to import\n" }
         return out
     }
 
@@ -174,11 +226,13 @@ public struct ImportReport: Sendable, Equatable {
             "bad_lines": s.badLines, "bad_line_count": s.badLineCount, "warnings": s.warnings,
             "compressed_bytes": s.compressedBytes, "uncompressed_bytes": s.uncompressedBytes,
             "seconds": s.seconds, "interrupted": s.interrupted,
+            "files_retried": s.filesRetried, "files_forced": s.filesForced, "files_missing_definitions": s.filesMissingDefinitions,
+            "unchanged_with_errors": s.unchangedWithErrorsPaths, "open_logs_skipped": s.openLogsSkipped,
+            "convert_error_files_skipped": s.convertErrorFilesSkipped, "empty_roots": s.emptyRoots,
         ]
         object["file_errors"] = s.fileErrors.map { ["path": $0.path, "reason": $0.reason, "message": $0.message] }
         object["skipped_inputs"] = s.skippedInputs.map { ["path": $0.path, "reason": $0.reason] }
         object["empty_files"] = s.emptyFiles
-        object["empty_directories"] = s.emptyDirectories
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }

@@ -60,6 +60,12 @@ public struct DotCommand: Sendable {
             session.settings.bail = try onOff(arguments, command: "bail")
             return .proceed
         },
+        DotCommand(name: "check", usage: ".check [--full]",
+                   summary: "Verify the store, its column files and ping index; say what repairs any damage",
+                   completion: .firstArgument(["--full"])) { session, arguments in
+            try session.checkStore(arguments)
+            return .proceed
+        },
         DotCommand(name: "dims", usage: ".dims [DIMENSION]", summary: "Dimensions and their values, with ping counts",
                    completion: .dimensions) { session, arguments in
             try session.showDimensions(arguments)
@@ -85,8 +91,8 @@ public struct DotCommand: Sendable {
             try session.showHistograms(arguments)
             return .proceed
         },
-        DotCommand(name: "import", usage: ".import PATH... [--filter FILE]",
-                   summary: "Import storage-format files (incremental; the session filter applies)",
+        DotCommand(name: "import", usage: ".import PATH... [--filter FILE] [--histogram-cache DIR]",
+                   summary: "Import storage files or raw logs, as telemetry import (incremental; the session filter applies)",
                    completion: .importArguments) { session, arguments in
             try session.importFiles(arguments)
             return .proceed

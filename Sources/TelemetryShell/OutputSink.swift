@@ -12,6 +12,14 @@ public protocol OutputSink: AnyObject {
     /// Columns of the terminal this sink writes to, or `nil` when it is not a terminal (a file or a pipe):
     /// table output is fitted to this width, and never truncated when it is `nil`.
     var terminalWidth: Int? { get }
+    /// The first write failure since the last call (the system's reason, e.g. "No space left on device"), which
+    /// it clears; nil when every write succeeded. Writes after a failure are dropped until it is taken, so the
+    /// session reports it once, naming the file, and goes on (or stops under `.bail on`).
+    func takeWriteFailure() -> (file: String, reason: String)?
+}
+
+extension OutputSink {
+    public func takeWriteFailure() -> (file: String, reason: String)? { nil }
 }
 
 /// Writes to a file descriptor with `write(2)`, unbuffered, so it interleaves correctly with libedit's output.
@@ -19,17 +27,20 @@ public final class FileDescriptorSink: OutputSink {
     /// The descriptor written to (1 = standard output, 2 = standard error).
     public let descriptor: Int32
     private let closesDescriptor: Bool
-    private var failed = false
+    /// What the descriptor writes to, for messages: "standard output" or the file's path.
+    public let name: String
+    private var failure: String?
 
     /// Standard output.
-    public static func standardOutput() -> FileDescriptorSink { FileDescriptorSink(descriptor: 1) }
+    public static func standardOutput() -> FileDescriptorSink { FileDescriptorSink(descriptor: 1, name: "standard output") }
     /// Standard error.
-    public static func standardError() -> FileDescriptorSink { FileDescriptorSink(descriptor: 2) }
+    public static func standardError() -> FileDescriptorSink { FileDescriptorSink(descriptor: 2, name: "standard error") }
 
     /// Wraps `descriptor`; closes it on deinit when `closesDescriptor`.
-    public init(descriptor: Int32, closesDescriptor: Bool = false) {
+    public init(descriptor: Int32, closesDescriptor: Bool = false, name: String? = nil) {
         self.descriptor = descriptor
         self.closesDescriptor = closesDescriptor
+        self.name = name ?? "file descriptor \(descriptor)"
     }
 
     /// Creates or truncates the file at `path` for writing (mode 0644 before umask).
@@ -37,13 +48,13 @@ public final class FileDescriptorSink: OutputSink {
     public convenience init(creatingFileAt path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ShellError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
-        self.init(descriptor: fd, closesDescriptor: true)
+        self.init(descriptor: fd, closesDescriptor: true, name: path)
     }
 
     deinit { if closesDescriptor { close(descriptor) } }
 
     public func write(_ text: String) {
-        guard !failed, !text.isEmpty else { return }
+        guard failure == nil, !text.isEmpty else { return }
         var bytes = Array(text.utf8)
         var done = 0
         let count = bytes.count
@@ -53,10 +64,15 @@ public final class FileDescriptorSink: OutputSink {
                 let n = Glibc.write(descriptor, base + done, count - done)
                 if n > 0 { done += n; continue }
                 if n < 0 && errno == EINTR { continue }
-                failed = true   // EPIPE, disk full: stop writing rather than spin
+                failure = n < 0 ? String(cString: strerror(errno)) : "short write"   // EPIPE, disk full: report, don't spin
                 return
             }
         }
+    }
+
+    public func takeWriteFailure() -> (file: String, reason: String)? {
+        defer { failure = nil }
+        return failure.map { (name, $0) }
     }
 
     public var terminalWidth: Int? {

@@ -68,6 +68,15 @@ extension ShellSession {
 
     // MARK: .tables, .schema
 
+    /// `.check [--full]`: the same check as `telemetry check` (`StoreCheck`); damage is an error (stops under
+    /// `.bail on`, makes a script's exit status non-zero).
+    mutating func checkStore(_ arguments: [Substring]) throws {
+        guard arguments.isEmpty || arguments == ["--full"] else { throw ShellError.usage(command: "check", usage: DotCommand.usage(of: "check")) }
+        let report = try StoreCheck.run(store: try requireStore(), full: arguments == ["--full"])
+        output.write(report.text)
+        if report.hasDamage { throw ShellError.operationFailed(message: "\(report.storePath): the store is damaged (above)") }
+    }
+
     mutating func showTables() throws {
         let store = try requireStore()
         let listing = "type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
@@ -85,7 +94,7 @@ extension ShellSession {
             guard row.count == 2, case let .text(name) = row[0], case let .text(type) = row[1], !mainNames.contains(name) else { continue }
             rows.append([.text(name), .text("temp " + type)])
         }
-        print(Store.QueryResult(columns: ["name", "type"], rows: rows))
+        try print(Store.QueryResult(columns: ["name", "type"], rows: rows))
     }
 
     mutating func showSchema(_ arguments: [Substring]) throws {
@@ -129,7 +138,7 @@ extension ShellSession {
                 }
             }
         }
-        print(result)
+        try print(result)
     }
 
     mutating func showHistograms(_ arguments: [Substring]) throws {
@@ -141,7 +150,7 @@ extension ShellSession {
         let rows: [[SQLValue]] = sample.histograms.filter { Self.matches($0.name, pattern: pattern) }.map {
             [.text($0.name), .text($0.keyed ? "keyed" : "plain"), .integer(Int64($0.pings))]
         }
-        print(Store.QueryResult(columns: ["histogram", "kind", "pings"], rows: rows))
+        try print(Store.QueryResult(columns: ["histogram", "kind", "pings"], rows: rows))
         if !sample.isComplete {
             errors.write("(names and counts from a sample of \(sample.sampledPings) pings spread over the store; rare histograms may be missing)\n")
         }
@@ -160,25 +169,33 @@ extension ShellSession {
 
     mutating func importFiles(_ arguments: [Substring]) throws {
         var paths: [String] = []
-        var filterPath: String?
+        var options: [String: String] = [:]   // --filter, --histogram-cache
         var index = 0
         let usage = ShellError.usage(command: "import", usage: DotCommand.usage(of: "import"))
         while index < arguments.count {
             let argument = String(arguments[index])
-            if argument == "--filter" {
+            if let option = ["--filter", "--histogram-cache"].first(where: { argument == $0 }) {
                 guard index + 1 < arguments.count else { throw usage }
-                filterPath = String(arguments[index + 1])
+                options[option] = String(arguments[index + 1])
                 index += 2
                 continue
             }
-            if argument.hasPrefix("--filter=") {
-                filterPath = String(argument.dropFirst("--filter=".count))
+            if let option = ["--filter", "--histogram-cache"].first(where: { argument.hasPrefix($0 + "=") }) {
+                options[option] = String(argument.dropFirst(option.count + 1))
             } else if argument.hasPrefix("--") {
                 throw usage
             } else {
                 paths.append(expandingTilde(argument))
             }
             index += 1
+        }
+        let filterPath = options["--filter"]
+        let histogramCache = options["--histogram-cache"].map(expandingTilde)
+        if let histogramCache {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: histogramCache, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ShellError.fileNotFound(path: histogramCache)
+            }
         }
         guard !paths.isEmpty else { throw usage }
         for path in paths where !FileManager.default.fileExists(atPath: path) { throw ShellError.fileNotFound(path: path) }
@@ -197,13 +214,15 @@ extension ShellSession {
         // The importer writes to `pings`: lift the filter's TEMP views while it runs.
         if filter != nil { try SessionFilter.remove(from: store) }
         defer { catalog.invalidate() }
+        var request = ImportRequest(roots: paths, filter: importFilter)
+        request.histogramCache = histogramCache
         let progress = TerminalProgress()
         let flag = CancelFlag()
         let report: ImportReport
         let errors = self.errors
         do {
             let run = {
-                try ImportOperation.run(ImportRequest(roots: paths, filter: importFilter), store: store,
+                try ImportOperation.run(request, store: store,
                                         notice: { errors.write($0 + "\n") }, progress: { progress.update($0) }, isCancelled: { flag.isRaised })
             }
             report = try interrupts.map { try $0.during(cancel: { flag.raise() }, run).value } ?? run()
@@ -217,6 +236,7 @@ extension ShellSession {
         errors.write(report.shellText(showsTime: isInteractive))
         if let message = report.environmentFailureMessage { throw ShellError.operationFailed(message: message) }
         if report.summary.interrupted { throw ShellError.interrupted }
+        if let error = report.emptyRootsError { throw error }
     }
 
     // MARK: .output, .once
@@ -254,7 +274,7 @@ extension ShellSession {
             let rows: [[SQLValue]] = parameters.keys.sorted().map { key in
                 [.text(key), .text(Self.sqlLiteral(parameters[key] ?? .null))]
             }
-            print(Store.QueryResult(columns: ["name", "value"], rows: rows))
+            try print(Store.QueryResult(columns: ["name", "value"], rows: rows))
         case "clear":
             guard arguments.count == 1 else { throw usage }
             parameters = [:]

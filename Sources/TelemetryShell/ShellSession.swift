@@ -230,7 +230,10 @@ public struct ShellSession {
                     }
                     ticker?.stop()
                     if !statement.isReadOnly { changedSchema = true }
-                    if columnCount > 0 { sink.write(Self.render(result, settings: settings, on: sink)) }
+                    if columnCount > 0 {
+                        sink.write(Self.render(result, settings: settings, on: sink))
+                        if let failure = sink.takeWriteFailure() { throw ShellError.cannotWrite(path: failure.file, reason: failure.reason) }
+                    }
                     if settings.timer {
                         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
                         errors.write(String(format: "Run Time: %.3f s\n", seconds))
@@ -252,9 +255,10 @@ public struct ShellSession {
     }
 
     /// Prints `result` on the current output in the current mode.
-    func print(_ result: Store.QueryResult) {
+    func print(_ result: Store.QueryResult) throws {
         let sink = output
         sink.write(Self.render(result, settings: settings, on: sink))
+        if let failure = sink.takeWriteFailure() { throw ShellError.cannotWrite(path: failure.file, reason: failure.reason) }
     }
 
     /// Runs `body` with Ctrl-C interrupting `store`'s connection.

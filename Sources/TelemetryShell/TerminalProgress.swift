@@ -32,14 +32,14 @@ public final class TerminalProgress: @unchecked Sendable {   // used from the im
         } else if fraction >= 1 { eta = "0s" }
         let text = String(format: "%@ %3.0f%%  files %d/%d  %@  %.1f MB/s  ETA %@",
                           bar, fraction * 100, filesDone, filesTotal, label, bytesPerSecond / 1e6, eta)
-        FileHandle.standardError.write(Data(("\r" + text + "\u{1B}[K").utf8))
+        FileDescriptorSink.standardError().write("\r" + text + "\u{1B}[K")
         lastWidth = text.count
     }
 
     /// Clears the progress line.
     public func finish() {
         guard isTerminal, lastWidth > 0 else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        FileDescriptorSink.standardError().write("\r\u{1B}[K")
         lastWidth = 0
     }
 

@@ -253,8 +253,10 @@ public enum ColumnMaintenance {
     /// - Throws: `StoreError.sqlite`, `HistogramColumnError.columnFile`.
     @discardableResult
     public static func ensureConsistent(store: Store) throws -> (state: [String: ColumnEntry], rebuilt: Bool) {
-        if let state = try check(store: store) { return (state, false) }
-        return (try rebuild(store: store), true)
+        try store.withWriterLock("column repair") {
+            if let state = try check(store: store) { return (state, false) }
+            return (try rebuild(store: store), true)
+        }
     }
 
     /// The committed state if the files are usable (after cutting uncommitted rows), nil if a rebuild is needed.
@@ -291,7 +293,7 @@ public enum ColumnMaintenance {
 
     /// Rebuilds every column file (`rebuild(store:)`) and returns the number of files and of rows.
     public static func rebuildAll(store: Store) throws -> (files: Int, rows: Int) {
-        let state = try rebuild(store: store)
+        let state = try store.withWriterLock("reindex") { try rebuild(store: store) }
         return (state.count, state.values.reduce(0) { $0 + $1.state.rows })
     }
 
@@ -300,6 +302,10 @@ public enum ColumnMaintenance {
     /// - Complexity: one pass over all payloads; O(rows) disk writes.
     @discardableResult
     public static func rebuild(store: Store) throws -> [String: ColumnEntry] {
+        try store.withWriterLock("column rebuild") { try rebuildLocked(store: store) }
+    }
+
+    private static func rebuildLocked(store: Store) throws -> [String: ColumnEntry] {
         let directory = ColumnFormat.directory(storePath: store.path)
         try? FileManager.default.removeItem(atPath: directory)
         let writer = try ColumnWriter(storePath: store.path, committed: [:])

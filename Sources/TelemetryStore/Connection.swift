@@ -9,12 +9,23 @@ public final class Connection {
 
     /// Opens (creating when `create`) the database at `path`.
     /// - Throws: `StoreError.sqlite` with SQLite's message.
-    public init(path: String, create: Bool = true, readOnly: Bool = false) throws {
+    /// - Parameter immutable: open read-only as an immutable file (`?immutable=1`): no `-shm`/`-wal` needed or
+    ///   read, no locks; for a store in a directory this user cannot write, where nobody else writes either.
+    public init(path: String, create: Bool = true, readOnly: Bool = false, immutable: Bool = false) throws {
         var db: OpaquePointer?
-        var flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
-        if create && !readOnly { flags |= SQLITE_OPEN_CREATE }
+        var flags = readOnly || immutable ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
+        if create && !readOnly && !immutable { flags |= SQLITE_OPEN_CREATE }
         flags |= SQLITE_OPEN_NOMUTEX
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        var name = path
+        if immutable {
+            flags |= SQLITE_OPEN_URI
+            let escaped = path.utf8.map { byte -> String in
+                let c = Character(UnicodeScalar(byte))
+                return byte < 0x80 && (c.isLetter || c.isNumber || "/-._~".contains(c)) ? String(c) : String(format: "%%%02X", byte)
+            }.joined()
+            name = "file:" + escaped + "?immutable=1"
+        }
+        let rc = sqlite3_open_v2(name, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let db { sqlite3_close_v2(db) }

@@ -42,6 +42,10 @@ extension Store {
     /// The SQL functions see the new setting from their next statement on.
     /// - Throws: `StoreError.sqlite` (e.g. a read-only store).
     public func rememberHistogramCache(directory: String?, server: String?) throws {
+        try withWriterLock("histogram cache setting") { try rememberHistogramCacheLocked(directory: directory, server: server) }
+    }
+
+    private func rememberHistogramCacheLocked(directory: String?, server: String?) throws {
         let statement = try connection.prepare("INSERT OR REPLACE INTO store_meta(key, value) VALUES (?1, ?2)")
         if let directory {
             try statement.bind(Self.histogramCacheMetaKey, at: 1)

@@ -258,8 +258,10 @@ public final class HistogramColumns: @unchecked Sendable {   // immutable after 
                                                       reason: "column files missing or out of date (an import with --no-histogram-columns, an interrupted reindex, or payloads changed by UPDATE)")
             }
             state = checked
+        } else if let checked = try ColumnMaintenance.check(store: store, repair: false) {
+            state = checked   // usable as committed: a running import's uncommitted tail is not cut by a reader
         } else {
-            state = try ColumnMaintenance.ensureConsistent(store: store).state
+            state = try ColumnMaintenance.ensureConsistent(store: store).state   // takes the writer lock
         }
         let directory = ColumnFormat.directory(storePath: store.path)
         var byName: [String: [HistogramColumn]] = [:]

@@ -202,10 +202,7 @@ final class ImportPipeline: @unchecked Sendable {   // all mutable state is guar
     /// the storage layout). Rejected records become bad lines whose reason is the record category.
     private func parseRawLog(file: ImportCandidate, index: Int, parser: PingParser) -> Bool {
         var end = FileEnd()
-        let converter = RecordConverter(schema: schema, payloadConverter: options.payloadConverter
-                                        ?? PayloadConverter(compact: { _, revision throws(PayloadRejection) in
-                                            throw PayloadRejection(.unknownRevision, "Failed to fetch histograms for URL: \(revision)")
-                                        }))
+        let converter = RecordConverter(schema: schema, payloadConverter: options.payloadConverter ?? .withoutDefinitions)
         let filter = options.filter?.asFilter
         var chunk = RecordChunk(capacity: Self.chunkBytes + (64 << 10))
         var scratch = [UInt8]()

@@ -23,6 +23,25 @@ enum LayoutWalker {
         name.hasPrefix(".") || name.hasSuffix(".tmp") || name.hasSuffix(".partial") || name.hasSuffix(".compressing")
     }
 
+    /// Files a walk passed over on purpose, to be reported.
+    struct Skipped {
+        /// Open raw logs of `telemetry serve` (`isOpenServeLog`).
+        var openLogs: [String] = []
+        /// `<root>/errors/*.errors.jsonl`: `telemetry convert`'s rejected records.
+        var convertErrorFiles = 0
+    }
+
+    /// True for the name of a raw log `telemetry serve` is still writing (docs/ingest.md, `spec/raw-log.md` §6.1):
+    /// `<base>.<v1|v2>.<host>.<pid>[.<writer>].<created_ms>` with no `.finished` suffix. Consumers read only
+    /// finished files; an open one would be counted twice once renamed.
+    static func isOpenServeLog(_ name: String) -> Bool {
+        let components = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard let version = components.lastIndex(where: { $0 == "v1" || $0 == "v2" }), version > 0,
+              components.count - version - 1 >= 3 else { return false }
+        let isNumber = { (part: Substring) in !part.isEmpty && part.allSatisfy { $0 >= "0" && $0 <= "9" } }
+        return isNumber(components[components.count - 1]) && isNumber(components[components.count - 2])
+    }
+
     /// Finds the files under `root` (a directory, or a single file whose base is inferred as the directory
     /// `dimensionCount - 2` levels above it). Directories the filter excludes are not entered and files it
     /// excludes are not opened; such files are counted in `excluded`. Only regular files are opened: FIFOs,
@@ -30,7 +49,7 @@ enum LayoutWalker {
     /// (`InputFiles`), never opened (opening a FIFO blocks for ever).
     /// - Throws: `StoreError.inputNotFound` when `root` does not exist.
     static func walk(root: String, schema: DimensionSchema, filter: DimensionSchema?, excluded: inout Int,
-                     skipped: inout [SkippedInput]) throws -> [ImportCandidate] {
+                     skipped: inout [SkippedInput], notes: inout Skipped) throws -> [ImportCandidate] {
         let standardized = URL(fileURLWithPath: root).standardizedFileURL.path
         var info = stat()
         guard lstat(standardized, &info) == 0 else { throw StoreError.inputNotFound(path: root) }
@@ -57,6 +76,7 @@ enum LayoutWalker {
             guard stat(path, &st) == 0 else { return }
             let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
             if startsWithRawLogRecord(path) {
+                if isOpenServeLog((path as NSString).lastPathComponent) { notes.openLogs.append(path); return }
                 // Raw logs hold every partition: the filter applies to each converted record instead.
                 var candidate = ImportCandidate(path: path, base: base, dimensions: .success([]), size: Int(st.st_size), mtimeNanoseconds: mtime)
                 candidate.isRawLog = true
@@ -80,15 +100,24 @@ enum LayoutWalker {
         case .directory:
             // Depth-first, sorted for a stable order; prune directories by the filter at their depth.
             // Directory names are path components (`StorageLayout.pathComponent`): decode before matching.
+            // `errors/` at the root is convert's rejected records: never pruned, its `*.errors.jsonl` files skipped.
             let walked = InputFiles.walk(root: standardized, ignore: isIgnored) { path, depth in
                 let name = (path as NSString).lastPathComponent
-                guard let sanitizedFilter, depth < dimensionCount - 2,
+                guard let sanitizedFilter, depth < dimensionCount - 2, !(depth == 0 && name == "errors"),
                       !((try? StorageLayout.value(ofPathComponent: name)).map { sanitizedFilter.allows($0, at: depth) } ?? false)
                 else { return true }
                 excluded += countFiles(path)
                 return false
             }
-            for path in walked.files { consider(path, base: standardized) }
+            let convertErrors = standardized == "/" ? "/errors/" : standardized + "/errors/"
+            for path in walked.files {
+                if path.hasPrefix(convertErrors), path.hasSuffix(".errors.jsonl"),
+                   !path.dropFirst(convertErrors.count).contains("/") {
+                    notes.convertErrorFiles += 1
+                    continue
+                }
+                consider(path, base: standardized)
+            }
             skipped += walked.skipped
         }
         return found
@@ -113,5 +142,39 @@ enum LayoutWalker {
 
     private static func countFiles(_ directory: String) -> Int {
         InputFiles.walk(root: directory, ignore: isIgnored).files.count
+    }
+}
+
+/// One file an import would read: what `telemetry import --dry-run` lists for local paths.
+public struct SelectedFile: Sendable, Equatable {
+    /// Absolute, standardised path.
+    public var path: String
+    /// Size in bytes (compressed, as on disk).
+    public var size: Int
+}
+
+extension Importer {
+    /// The files an import of `roots` would read, in import order, after the filter (the same walk as `run`:
+    /// directories and files the filter excludes are skipped unopened; raw logs are listed, their records are
+    /// filtered when imported). Files whose path does not fit the layout (which `run` records as `path_error`)
+    /// are returned apart. Nothing is read or written.
+    /// - Returns: the files, the paths outside the layout, and how many files the filter excluded.
+    /// - Throws: `StoreError.inputNotFound` for a missing root.
+    public static func selectFiles(roots: [String], schema: DimensionSchema, filter: DimensionSchema?) throws
+        -> (files: [SelectedFile], outsideLayout: [String], excluded: Int) {
+        var excluded = 0
+        var files: [SelectedFile] = []
+        var outside: [String] = []
+        var skipped: [SkippedInput] = []
+        var notes = LayoutWalker.Skipped()   // serve's open logs and convert's error files: never imported, not listed
+        for root in roots {
+            for candidate in try LayoutWalker.walk(root: root, schema: schema, filter: filter, excluded: &excluded,
+                                                   skipped: &skipped, notes: &notes) {
+                if case .failure = candidate.dimensions { outside.append(candidate.path); continue }
+                files.append(SelectedFile(path: candidate.path, size: candidate.size))
+            }
+        }
+        // Special files (FIFOs, devices, symlinks out of the root) are never imported either: reported with the rest.
+        return (files, outside + skipped.map(\.description), excluded)
     }
 }

@@ -20,6 +20,11 @@ public struct ImportOptions: Sendable {
     /// does not decode histograms and marks the column files out of date instead; they are rebuilt from the
     /// payload JSON on the first histogram query or by `telemetry reindex`.
     public var histogramColumns = true
+    /// Read every file found whatever its state (`import --force`), replacing its earlier import.
+    public var force = false
+    /// Re-read files whose records were rejected for want of histogram definitions (status
+    /// `missing_definitions`) even when unchanged: set when definitions are available now.
+    public var retryMissingDefinitions = false
 
     public init(filter: DimensionSchema? = nil, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
                 maxLineBytes: Int = LineReader.defaultMaxLineBytes, payloadConverter: PayloadConverter? = nil) {
@@ -57,6 +62,24 @@ public struct ImportSummary: Sendable, Equatable {
     /// Of `filesUnchanged`, files whose earlier import failed (damaged, path error, …): still not (fully) in the
     /// store, reported again so that a re-run does not hide them.
     public var filesUnchangedWithErrors = 0
+    /// Of `filesUnchangedWithErrors`, their paths (in walk order).
+    public var unchangedWithErrorsPaths: [String] = []
+    /// Files read again, although unchanged, because their records lacked histogram definitions at an earlier
+    /// import (status `missing_definitions`) and definitions are available now.
+    public var filesRetried = 0
+    /// Files imported before and read again because of `ImportOptions.force`.
+    public var filesForced = 0
+    /// Files imported in this run with records rejected for want of histogram definitions (`unknown_revision`):
+    /// recorded as `missing_definitions`, so the next import with definitions reads them again.
+    public var filesMissingDefinitions: [String] = []
+    /// Raw logs of `telemetry serve` still open (not yet renamed `.finished`, docs/ingest.md): skipped, so that no
+    /// submission is counted twice; imported once finished.
+    public var openLogsSkipped: [String] = []
+    /// `telemetry convert`'s rejected-record files (`<root>/errors/*.errors.jsonl`, docs/convert.md): not part of
+    /// the storage layout, skipped.
+    public var convertErrorFilesSkipped = 0
+    /// Roots under which there is no file at all (a misspelt or empty path).
+    public var emptyRoots: [String] = []
     /// Files the filter excluded (never opened).
     public var filesExcluded = 0
     /// Raw-log records the filter excluded (raw logs are opened: their partitions are in the pings).
@@ -75,9 +98,6 @@ public struct ImportSummary: Sendable, Equatable {
     /// Files with nothing in them (0 bytes, or a compressed stream of nothing): noted, not errors. A file at a
     /// storage-layout path is still recorded (it replaces what an earlier version of it imported).
     public var emptyFiles: [String] = []
-    /// Roots that are directories holding no file at all (before the filter): noted, and a failure — a path
-    /// that selects no file is an error (the user named the wrong directory, or it is not filled yet).
-    public var emptyDirectories: [String] = []
     public var compressedBytes = 0
     public var uncompressedBytes = 0
     public var seconds = 0.0
@@ -92,9 +112,9 @@ public struct ImportSummary: Sendable, Equatable {
 
     public var badLineCount: Int { badLines.values.reduce(0, +) }
     /// True when anything failed: a bad line, a damaged or unreadable file, a path outside the layout, an entry
-    /// that is not a regular file.
+    /// that is not a regular file, a root with no file.
     public var hadFailures: Bool {
-        badLineCount > 0 || !fileErrors.isEmpty || !skippedInputs.isEmpty || !emptyDirectories.isEmpty || interrupted
+        badLineCount > 0 || !fileErrors.isEmpty || !skippedInputs.isEmpty || !emptyRoots.isEmpty || interrupted
     }
 }
 
@@ -132,36 +152,58 @@ public final class Importer {
     ///   counted in the summary and recorded in `import_errors`.
     public func run(roots: [String], planned: ((ImportPlanSummary) -> Void)? = nil, progress: ((ImportProgress) -> Void)? = nil,
                     isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ImportSummary {
+        // One writer at a time (docs/store.md): the files to read are decided under the lock, so a second import
+        // of the same tree waits and then finds them imported.
+        try store.withWriterLock("import") {
+            try runLocked(roots: roots, planned: planned, progress: progress, isCancelled: isCancelled)
+        }
+    }
+
+    private func runLocked(roots: [String], planned: ((ImportPlanSummary) -> Void)?, progress: ((ImportProgress) -> Void)?,
+                           isCancelled: @escaping @Sendable () -> Bool) throws -> ImportSummary {
         let started = Date()
         var summary = ImportSummary()
         var candidates: [ImportCandidate] = []
         var excluded = 0
+        var skipped = LayoutWalker.Skipped()
         for root in roots {
-            let before = (candidates.count, excluded, summary.skippedInputs.count)
+            let before = (candidates.count, excluded, summary.skippedInputs.count, skipped.openLogs.count, skipped.convertErrorFiles)
             candidates += try LayoutWalker.walk(root: root, schema: store.schema, filter: options.filter, excluded: &excluded,
-                                                skipped: &summary.skippedInputs)
-            if (candidates.count, excluded, summary.skippedInputs.count) == before, InputFiles.kind(of: root, root: nil) == .directory {
-                summary.emptyDirectories.append(root)
+                                                skipped: &summary.skippedInputs, notes: &skipped)
+            if (candidates.count, excluded, summary.skippedInputs.count, skipped.openLogs.count, skipped.convertErrorFiles) == before {
+                summary.emptyRoots.append(root)
             }
         }
+        summary.openLogsSkipped = skipped.openLogs
+        summary.convertErrorFilesSkipped = skipped.convertErrorFiles
         summary.filesExcluded = excluded
         summary.filesFound = candidates.count
 
         // Decide what to read: unchanged files are skipped; a touched file with the same content hash is too.
         let known = try knownFiles()
         var work: [(ImportCandidate, KnownFile?)] = []
+        var reread = Set<String>()   // unchanged files read again (forced or retried): not "replaced"
         for candidate in candidates {
+            // A file is the same file when its path under the same root is (so its storage-layout dimensions are)
+            // and its size and mtime or content hash are: the same file imported from another root (a wrong root
+            // gives a path_error or other dimensions) is read again.
             let previous = known[candidate.path]
-            if let previous, previous.size == candidate.size, previous.mtime == candidate.mtimeNanoseconds {
+            let sameRoot = previous?.base == candidate.base
+            if previous != nil, options.force {
+                summary.filesForced += 1
+                reread.insert(candidate.path)
+            } else if options.retryMissingDefinitions, previous?.status == Self.missingDefinitionsStatus {
+                summary.filesRetried += 1
+                reread.insert(candidate.path)
+            } else if let previous, sameRoot, previous.size == candidate.size, previous.mtime == candidate.mtimeNanoseconds {
                 summary.filesUnchanged += 1
-                if previous.status != "ok" { summary.filesUnchangedWithErrors += 1 }
+                if previous.status != "ok" { summary.filesUnchangedWithErrors += 1; summary.unchangedWithErrorsPaths.append(candidate.path) }
                 continue
-            }
-            if let previous, previous.size == candidate.size, let hash = previous.hash,
+            } else if let previous, sameRoot, previous.size == candidate.size, let hash = previous.hash,
                let current = try? DecompressingReader.crc64(ofFile: candidate.path), Self.hex(current) == hash {
                 try store.connection.execute("UPDATE source_files SET mtime_ns = \(candidate.mtimeNanoseconds) WHERE file_id = \(previous.fileID)")
                 summary.filesUnchanged += 1
-                if previous.status != "ok" { summary.filesUnchangedWithErrors += 1 }
+                if previous.status != "ok" { summary.filesUnchangedWithErrors += 1; summary.unchangedWithErrorsPaths.append(candidate.path) }
                 continue
             }
             if case let .failure(error) = candidate.dimensions {
@@ -198,7 +240,7 @@ public final class Importer {
             guard case let .success(dimensions) = candidate.dimensions else { continue }   // raw logs: [] (per record)
             let fileStarted = Date()
             var fileID: Int64 = 0
-            var records = 0, badLines = 0, warnings = 0
+            var records = 0, badLines = 0, warnings = 0, missingDefinitions = 0
             var uncompressed = 0
             var finished = false
             try store.connection.execute("BEGIN IMMEDIATE")
@@ -221,7 +263,10 @@ public final class Importer {
                         warnings += chunk.warnings.count
                         uncompressed += chunk.uncompressedBytes
                         summary.recordsExcluded += chunk.excludedRecords
-                        for bad in chunk.badLines { summary.badLines[bad.reason, default: 0] += 1 }
+                        for bad in chunk.badLines {
+                            summary.badLines[bad.reason, default: 0] += 1
+                            if bad.reason == RecordCategory.unknownRevision.rawValue { missingDefinitions += 1 }
+                        }
                         for warning in chunk.warnings { summary.warnings[warning.reason, default: 0] += 1 }
                         state.pings += chunk.records.count
                         state.badLines += chunk.badLines.count
@@ -233,6 +278,9 @@ public final class Importer {
                             summary.fileErrors.append(.init(path: candidate.path, reason: failure.reason, message: failure.message))
                             try writer.recordError(fileID: fileID, path: candidate.path, line: failure.line, offset: failure.offset,
                                                    severity: "error", reason: failure.reason, message: failure.message, documentID: nil)
+                        } else if missingDefinitions > 0 {
+                            status = Self.missingDefinitionsStatus
+                            summary.filesMissingDefinitions.append(candidate.path)
                         } else {
                             status = "ok"
                             if records == 0 && badLines == 0 && uncompressed == 0 { summary.emptyFiles.append(candidate.path) }
@@ -258,7 +306,7 @@ public final class Importer {
             }
             pipeline.fileWritten(index)
             summary.filesImported += 1
-            if previous != nil { summary.filesReplaced += 1 }
+            if previous != nil && !reread.contains(candidate.path) { summary.filesReplaced += 1 }
             summary.pings += records
             summary.compressedBytes += candidate.size
             summary.uncompressedBytes += uncompressed
@@ -276,21 +324,27 @@ public final class Importer {
         return summary
     }
 
+    /// `source_files.status` of a file imported with records rejected as `unknown_revision` (no definitions for
+    /// their revision): imported, but read again by the next import that has definitions.
+    public static let missingDefinitionsStatus = "missing_definitions"
+
     struct KnownFile {
         var fileID: Int64
         var size: Int
         var mtime: Int64
         var hash: String?
         var status: String
+        var base: String
     }
 
     private func knownFiles() throws -> [String: KnownFile] {
-        let statement = try store.connection.prepare("SELECT file_id, path, size, mtime_ns, content_hash, status FROM source_files")
+        let statement = try store.connection.prepare("SELECT file_id, path, size, mtime_ns, content_hash, status, base FROM source_files")
         var known: [String: KnownFile] = [:]
         while try statement.step() {
             known[statement.columnText(1) ?? ""] = KnownFile(fileID: statement.columnInt64(0), size: Int(statement.columnInt64(2)),
                                                              mtime: statement.columnInt64(3), hash: statement.columnText(4),
-                                                             status: statement.columnText(5) ?? "ok")
+                                                             status: statement.columnText(5) ?? "ok",
+                                                             base: statement.columnText(6) ?? "")
         }
         return known
     }

@@ -73,7 +73,9 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
     /// (and saved when the directory is writable; a failure to save is not an error).
     /// - Throws: `StoreError.sqlite`.
     /// - Complexity: O(1) from the cache (one `store_meta` read); O(pings) otherwise.
-    public static func current(store: Store) throws -> PingIndex {
+    /// - Parameter requireSaved: throw when the rebuilt index cannot be saved beside the store (reindex); by
+    ///   default a failed save is ignored (the index is rebuilt in memory the next time).
+    public static func current(store: Store, requireSaved: Bool = false) throws -> PingIndex {
         let generation = try store.pingGeneration()
         let key = URL(fileURLWithPath: store.path).standardizedFileURL.path
         if let generation, let cached = cacheLock.withLock({ cache[key] }), cached.generation == generation { return cached }
@@ -82,7 +84,9 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
         if let generation, let loaded = load(path: file), loaded.generation == generation, loaded.matches(store) { index = loaded }
         if index == nil {
             let built = try build(store: store, generation: generation)
-            if generation != nil { built.save(path: file) }
+            if generation != nil {
+                do { try built.save(path: file) } catch { if requireSaved { throw error } }
+            }
             index = built
         }
         guard let index else { throw StoreError.sqlite(code: SQLITE_INTERNAL, message: "ping index unavailable", sql: nil) }
@@ -145,7 +149,10 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
 
     private static let magic = Array("TPIDX001".utf8)
 
-    func save(path: String) {
+    /// Writes the index to `<path>.tmp-<pid>`, fsyncs and renames it over `path`: readers see the old file or the
+    /// new one, whole. A failed write (disk full) removes the temporary file.
+    /// - Throws: `StoreError.writeFailed` naming the file and the system's reason.
+    func save(path: String) throws {
         guard let generation else { return }
         var out: [UInt8] = Self.magic
         out.reserveCapacity(64 + pingIDs.count * (8 + 4 * columns.count + 8) + documentIDBytes.count)
@@ -165,8 +172,12 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
         let crc = out.withUnsafeBytes { CRC64.update(0, $0) }
         withUnsafeBytes(of: crc.littleEndian) { out.append(contentsOf: $0) }
         let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(out)) else { return }
-        if rename(temporary, path) != 0 { unlink(temporary) }
+        try FileWriting.writeWhole(out, to: temporary)
+        if rename(temporary, path) != 0 {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw StoreError.writeFailed(path: path, reason: reason)
+        }
     }
 
     /// Reads an index file; nil when it is missing, damaged or of another format (then it is rebuilt).
@@ -295,12 +306,12 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
 
     /// `whereSQL` as the condition of a query on `pings`, on lines of its own so that a trailing `--` comment
     /// cannot swallow the closing parenthesis.
-    static func condition(_ whereSQL: String) -> String { "(\n\(whereSQL)\n)" }
+    public static func condition(_ whereSQL: String) -> String { "(\n\(whereSQL)\n)" }
 
     /// Checks that `whereSQL` is one SQL expression: it prepares as the condition of one statement with nothing
     /// after it (`1); DROP TABLE pings; --` is refused, not half-run).
     /// - Throws: `StoreError.sqlite` with SQLite's message, or naming the text that follows the expression.
-    static func checkSingleExpression(_ whereSQL: String, on connection: Connection) throws {
+    public static func checkSingleExpression(_ whereSQL: String, on connection: Connection) throws {
         let sql = "SELECT 1 FROM pings WHERE \(condition(whereSQL))"
         var statement: OpaquePointer?
         var tail: UnsafePointer<CChar>?

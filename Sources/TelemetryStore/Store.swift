@@ -9,7 +9,7 @@ import TelemetryCore
 /// where: size, mtime, CRC-64 content hash, counts, status), `import_errors` (bad lines and file damage with
 /// file, line, byte offset, reason), `store_meta` (layout version, schema, `ping_generation`: a change counter
 /// of `pings` kept by triggers, which tells derived files such as the `PingIndex` whether they are current). Views: `pings_dedup`
-/// (one row per document id), `duplicate_documents`.
+/// (one row per document id and ping type), `duplicate_documents`.
 ///
 /// - Important: Not `Sendable`: owns its `Connection`. Use one `Store` per thread.
 public final class Store {
@@ -52,29 +52,59 @@ public final class Store {
     /// The histogram SQL functions' state (docs/sql.md); set once `init` has registered them.
     private var histogramSQL: HistogramSQLContext?
 
+    /// How long a writer waits for another writer's lock by default, in seconds (`--wait SECONDS`).
+    public static let defaultWriterWaitSeconds = 300.0
+    /// Seconds a write operation on this store waits for another writer's lock before failing with
+    /// `StoreError.writerBusy` (0: fail at once).
+    public var writerWaitSeconds: Double
+    /// Called once when a write operation starts waiting for another writer, with a message naming it
+    /// ("waiting for the import by pid N to finish with …"); for standard error.
+    public var onWriterWait: ((String) -> Void)?
+    /// The writer lock while this store holds it, and how many nested write operations hold it.
+    private var writerLock: WriterLock?
+    private var writerLockDepth = 0
+
     /// Opens an existing store, or creates one when `create` is true.
-    /// - Parameter schema: for a new store, the schema to build it with (default: the seed schema); for an
-    ///   existing one, must match the schema it was built with (`nil` accepts whatever it has).
-    /// - Throws: `StoreError.missingStore` (no file and `create` false), `.schemaMismatch`,
-    ///   `.unsupportedStoreVersion`, `.sqlite`.
-    public init(path: String, create: Bool, schema requested: DimensionSchema? = nil, readOnly: Bool = false) throws {
-        let exists = FileManager.default.fileExists(atPath: path)
-        if !exists && !create { throw StoreError.missingStore(path: path) }
-        connection = try Connection(path: path, create: create, readOnly: readOnly)
+    ///
+    /// A new store is built beside its path (`<store>.creating`, schema and setup rows in one transaction) and
+    /// renamed into place under the writer lock, so a kill at any moment leaves no store or a complete one. An
+    /// existing file is opened only if it is an SQLite database (never written to otherwise). Read-only opening
+    /// never writes the file; when SQLite cannot open it read-only in place (no `-shm` and a directory this user
+    /// cannot write), it is opened as an immutable file.
+    /// - Parameters:
+    ///   - schema: for a new store, the schema to build it with (default: the seed schema); for an existing one,
+    ///     must match the schema it was built with (`nil` accepts whatever it has).
+    ///   - writerWaitSeconds, onWriterWait: as the properties of the same names; they apply to the creation too.
+    /// - Throws: `StoreError.missingStore` (no file and `create` false), `.notAStore` (a file that is not an SQLite
+    ///   database), `.schemaMismatch`, `.unsupportedStoreVersion`, `.writerBusy`, `.storeFailed` (SQLite's
+    ///   environment errors, naming the path), `.sqlite`.
+    public init(path: String, create: Bool, schema requested: DimensionSchema? = nil, readOnly: Bool = false,
+                writerWaitSeconds: Double = Store.defaultWriterWaitSeconds, onWriterWait: ((String) -> Void)? = nil) throws {
         self.path = path
-        if !readOnly {
-            try connection.execute("PRAGMA journal_mode=WAL")
-            try connection.execute("PRAGMA synchronous=NORMAL")
-        }
-        try connection.execute("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY")
-        let hasMeta = try connection.scalarInt("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='store_meta'") ?? 0
-        if hasMeta == 0 {
+        self.writerWaitSeconds = writerWaitSeconds
+        self.onWriterWait = onWriterWait
+        isReadOnly = readOnly
+        var exists = try Self.checkIsStore(path: path)
+        if !exists {
             guard create && !readOnly else { throw StoreError.missingStore(path: path) }
             let schema = requested ?? .seed
             try Self.validate(schema: schema)
-            try Self.createTables(connection, schema: schema)
-            self.schema = schema
-        } else {
+            do {
+                try Self.createAtomically(path: path, schema: schema, waitSeconds: writerWaitSeconds, waiting: onWriterWait)
+            } catch let error as StoreError { throw error.naming(store: path) }
+            exists = true
+        }
+        do {
+            connection = try Self.openConnection(path: path, readOnly: readOnly)
+            if !readOnly {
+                try connection.execute("PRAGMA journal_mode=WAL")
+                try connection.execute("PRAGMA synchronous=NORMAL")
+            }
+            // Temporary b-trees (GROUP BY, ORDER BY, DISTINCT on big rows) spill to files in $SQLITE_TMPDIR or
+            // $TMPDIR (else /var/tmp, /tmp) rather than holding every payload in RAM (docs/store.md "Memory").
+            try connection.execute("PRAGMA foreign_keys=OFF; PRAGMA temp_store=FILE")
+            let hasMeta = try connection.scalarInt("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='store_meta'") ?? 0
+            guard hasMeta > 0 else { throw StoreError.notAStore(path: path, reason: "an SQLite database without the store's tables") }
             let version = Int(try connection.scalarText("SELECT value FROM store_meta WHERE key='layout_version'") ?? "0") ?? 0
             guard version == Self.layoutVersion else { throw StoreError.unsupportedStoreVersion(path: path, version: version) }
             let text = try connection.scalarText("SELECT value FROM store_meta WHERE key='schema'") ?? ""
@@ -83,19 +113,113 @@ public final class Store {
                 throw StoreError.schemaMismatch(path: path, storeFields: stored.fieldNames, requestedFields: requested.fieldNames)
             }
             schema = stored
-        }
-        if !readOnly, try connection.scalarInt(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'pings\\_%' ESCAPE '\\'") ?? 0 < 4 {
-            try Self.addGenerationTriggers(connection)
-        }
-        let dimensionNames = Set(schema.fieldNames.map { $0.lowercased() })
-        activeInfoColumns = Self.infoColumns.filter { !dimensionNames.contains($0.name.lowercased()) }
-        isReadOnly = readOnly
-        if !readOnly { try addMissingIndexes() }
+            let dimensionNames = Set(schema.fieldNames.map { $0.lowercased() })
+            activeInfoColumns = Self.infoColumns.filter { !dimensionNames.contains($0.name.lowercased()) }
+            if !readOnly, try connection.scalarInt(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'pings\\_%' ESCAPE '\\'") ?? 0 < 4 {
+                try withWriterLock("upgrade") { try Self.addGenerationTriggers(connection) }
+            }
+            if !readOnly { try addMissingIndexes(); try refreshViews() }
+        } catch let error as StoreError { throw error.naming(store: path) }
         let histogramSQL = HistogramSQLContext(store: self)
         try histogramSQL.register(on: connection)
         self.histogramSQL = histogramSQL
     }
+
+    /// True when `path` exists and begins with the SQLite header; false when there is no file.
+    /// - Throws: `StoreError.notAStore` for an empty file, a directory or any other file (never opened by SQLite,
+    ///   so never written to).
+    static func checkIsStore(path: String) throws -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return false }
+            throw StoreError.storeFailed(path: path, code: SQLITE_CANTOPEN, message: String(cString: strerror(errno)))
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw StoreError.notAStore(path: path, reason: "not a regular file") }
+        guard info.st_size > 0 else { throw StoreError.notAStore(path: path, reason: "an empty file") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw StoreError.storeFailed(path: path, code: SQLITE_CANTOPEN, message: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 16)
+        guard pread(fd, &header, 16, 0) == 16, header == Array("SQLite format 3\0".utf8) else {
+            throw StoreError.notAStore(path: path, reason: "not an SQLite database")
+        }
+        return true
+    }
+
+    /// Opens the connection; read-only falls back to an immutable opening when SQLite cannot set up its shared
+    /// memory (`-shm`) for a store in a directory this user cannot write.
+    private static func openConnection(path: String, readOnly: Bool) throws -> Connection {
+        let connection = try Connection(path: path, create: false, readOnly: readOnly)
+        guard readOnly else { return connection }
+        do {
+            _ = try connection.scalarInt("SELECT count(*) FROM sqlite_master")
+            return connection
+        } catch let StoreError.sqlite(code, _, _) where code & 0xFF == SQLITE_CANTOPEN || code & 0xFF == SQLITE_READONLY {
+            return try Connection(path: path, create: false, readOnly: true, immutable: true)
+        }
+    }
+
+    /// Builds a new store at `<path>.creating` (tables, indexes, views and setup rows in one transaction) and
+    /// renames it to `path`, under the writer lock; a leftover of a killed creation is removed first. Returns
+    /// without doing anything when another process created the store meanwhile.
+    private static func createAtomically(path: String, schema: DimensionSchema, waitSeconds: Double,
+                                         waiting: ((String) -> Void)?) throws {
+        let lock = try WriterLock(storePath: path, operation: "store creation", waitSeconds: waitSeconds, waiting: waiting)
+        defer { withExtendedLifetime(lock) {} }
+        if try checkIsStore(path: path) { return }
+        let building = path + ".creating"
+        for suffix in ["", "-journal", "-wal", "-shm"] { unlink(building + suffix) }
+        do {
+            let c = try Connection(path: building, create: true)
+            try c.execute("PRAGMA journal_mode=DELETE")
+            try createTables(c, schema: schema)
+            try c.execute("PRAGMA journal_mode=WAL")
+        }
+        let fd = open(building, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 { _ = fsync(fd); close(fd) }
+        guard rename(building, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(building)
+            throw StoreError.writeFailed(path: path, reason: reason)
+        }
+        let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent,
+                             O_RDONLY | O_CLOEXEC)
+        if directory >= 0 { _ = fsync(directory); close(directory) }
+    }
+
+    /// Runs `body` holding the store's writer lock (`<store>.lock`, docs/store.md "One writer at a time"); nested
+    /// calls share the outer one's lock. Every operation that writes the store, its column files or its ping
+    /// index runs inside one: import, reindex, column rebuild, user SQL that writes.
+    /// - Parameter operation: what the lock is for, shown to a writer that waits ("import", "reindex").
+    /// - Throws: `StoreError.writerBusy` when another writer keeps the lock for `writerWaitSeconds`;
+    ///   `.storeFailed` (read-only store); what `body` throws, SQLite's environment errors naming the store.
+    public func withWriterLock<T>(_ operation: String, _ body: () throws -> T) throws -> T {
+        if writerLock == nil {
+            guard !isReadOnly else {
+                throw StoreError.storeFailed(path: path, code: SQLITE_READONLY, message: "opened read-only for \(operation)")
+            }
+            writerLock = try WriterLock(storePath: path, operation: operation, waitSeconds: writerWaitSeconds, waiting: onWriterWait)
+        }
+        writerLockDepth += 1
+        defer {
+            writerLockDepth -= 1
+            if writerLockDepth == 0 { writerLock = nil }
+        }
+        do { return try body() } catch let error as StoreError { throw error.naming(store: path) }
+    }
+
+    /// True when this process may write the store at `path` and its directory (for the `-wal`, `-shm` and lock
+    /// files): read-only commands open the store read-only otherwise.
+    public static func isWritable(path: String) -> Bool {
+        let directory = (path as NSString).deletingLastPathComponent
+        return access(path, W_OK) == 0 && access(directory.isEmpty ? "." : directory, W_OK) == 0
+    }
+
+    /// True while this store holds the writer lock.
+    public var holdsWriterLock: Bool { writerLock != nil }
 
     /// Drops the mapped histogram columns the SQL functions use; they are mapped again on next use.
     /// Called after column files change (import, reindex).
@@ -177,26 +301,21 @@ public final class Store {
         for index in dimensionIndexes(schema: schema, info: info) {
             sql += "CREATE INDEX \(quote(index.name)) ON pings(\(index.columns.map(quote).joined(separator: ", ")));\n"
         }
-        let dateColumn = schema.fieldNames.contains(DimensionSchema.submissionDateField)
-            ? quote(DimensionSchema.submissionDateField) : "''"
-        sql += """
-        CREATE VIEW pings_dedup AS
-            SELECT * FROM pings WHERE ping_id IN (
-                SELECT ping_id FROM (
-                    SELECT p.ping_id, row_number() OVER (
-                        PARTITION BY p.document_id ORDER BY p.\(dateColumn), f.path, p.line) AS copy_number
-                    FROM pings p JOIN source_files f USING (file_id))
-                WHERE copy_number = 1);
-        CREATE VIEW duplicate_documents AS
-            SELECT document_id, count(*) AS copies FROM pings GROUP BY document_id HAVING count(*) > 1;
-        COMMIT;
-        """
-        try c.execute(sql)
-        let meta = try c.prepare("INSERT INTO store_meta(key, value) VALUES (?1, ?2)")
-        for (key, value) in [("layout_version", String(layoutVersion)),
-                             ("schema", String(decoding: schema.jsonData(), as: UTF8.self)),
-                             ("created_at", ISO8601DateFormatter().string(from: Date()))] {
-            try meta.bind(key, at: 1); try meta.bind(value, at: 2); try meta.step(); meta.reset()
+        for view in views(schema: schema) { sql += view.sql + ";\n" }
+        do {
+            try c.execute(sql)
+            // The setup rows commit with the tables: a store never exists without its layout version and schema.
+            let meta = try c.prepare("INSERT INTO store_meta(key, value) VALUES (?1, ?2)")
+            for (key, value) in [("layout_version", String(layoutVersion)),
+                                 ("schema", String(decoding: schema.jsonData(), as: UTF8.self)),
+                                 ("created_at", ISO8601DateFormatter().string(from: Date()))] {
+                try meta.bind(key, at: 1); try meta.bind(value, at: 2); try meta.step(); meta.reset()
+            }
+            try addGenerationTriggers(c)
+            try c.execute("COMMIT")
+        } catch {
+            try? c.execute("ROLLBACK")
+            throw error
         }
     }
 
@@ -220,17 +339,65 @@ public final class Store {
         return indexes
     }
 
+    /// The store's views, as `CREATE VIEW` statements (docs/store.md "Duplicates"): `pings_dedup` keeps, for each
+    /// (document id, ping type), the copy with the earliest `submission_date` (then source path, then line);
+    /// `duplicate_documents` lists each (document id, ping type) seen more than once with its copies. The ping
+    /// type is the schema's `pingTypeField` (`reason`); a schema without one keys on the document id alone.
+    static func views(schema: DimensionSchema) -> [(name: String, sql: String)] {
+        let dateColumn = schema.fieldNames.contains(DimensionSchema.submissionDateField)
+            ? "p." + quote(DimensionSchema.submissionDateField) : "''"
+        let type = schema.pingTypeField.map(quote)
+        let partition = ["p.document_id"] + (type.map { ["p." + $0] } ?? [])
+        return [
+            (name: "pings_dedup", sql: """
+            CREATE VIEW pings_dedup AS
+                SELECT * FROM pings WHERE ping_id IN (
+                    SELECT ping_id FROM (
+                        SELECT p.ping_id, row_number() OVER (
+                            PARTITION BY \(partition.joined(separator: ", ")) ORDER BY \(dateColumn), f.path, p.line) AS copy_number
+                        FROM pings p JOIN source_files f USING (file_id))
+                    WHERE copy_number = 1)
+            """),
+            (name: "duplicate_documents", sql: """
+            CREATE VIEW duplicate_documents AS
+                SELECT document_id, \(type ?? "NULL") AS ping_type, count(*) AS copies FROM pings
+                GROUP BY document_id\(type.map { ", " + $0 } ?? "") HAVING count(*) > 1
+            """),
+        ]
+    }
+
+    /// Re-creates the views of a store made with older definitions (e.g. dedup by document id alone); a no-op
+    /// read when they are current. Writable stores only: a read-only open keeps the views it finds.
+    private func refreshViews() throws {
+        let expected = Self.views(schema: schema)
+        var stale: [(name: String, sql: String)] = []
+        for view in expected {
+            let statement = try connection.prepare("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?1")
+            try statement.bind(view.name, at: 1)
+            let current: String? = try statement.step() ? statement.columnText(0) : nil
+            if current != view.sql { stale.append(view) }
+        }
+        guard !stale.isEmpty else { return }
+        try withWriterLock("upgrade") {
+            try connection.transaction {
+                for view in stale {
+                    try connection.execute("DROP VIEW IF EXISTS \(Self.quote(view.name)); \(view.sql)")
+                }
+            }
+        }
+    }
+
     /// Adds the indexes a store made before them lacks (`CREATE INDEX IF NOT EXISTS`); a no-op read otherwise.
     private func addMissingIndexes() throws {
         let indexes = Self.dimensionIndexes(schema: schema, info: activeInfoColumns)
         let names = indexes.map { "'" + $0.name.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: ", ")
         let present = try connection.scalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN (\(names))") ?? 0
         guard present < indexes.count else { return }
-        try connection.transaction {
+        try withWriterLock("upgrade") { try connection.transaction {
             for index in indexes {
                 try connection.execute("CREATE INDEX IF NOT EXISTS \(Self.quote(index.name)) ON pings(\(index.columns.map(Self.quote).joined(separator: ", ")))")
             }
-        }
+        } }
     }
 
     /// Result of `query`: column names and rows of values.

@@ -19,7 +19,9 @@ struct ConvertCommand: ParsableCommand {
         conversion_error, missing_revision, missing_revision_repo, unknown_revision, bad_payload, write_failed) \
         and written with its raw bytes to <out>/errors/<input name>.errors.jsonl. Histogram definitions come from \
         --histogram-cache (laid out <repo>/<revision>/Histograms.json) and, when given, --histogram-server. \
-        The exit status is 1 when any record was rejected.
+        Exit status: 0 every record converted; 1 a record rejected, an unreadable input or Ctrl-C; 2 the output \
+        cannot be written or a histogram cache file is unreadable; 64 bad arguments. `telemetry import DIR` \
+        skips DIR/errors/ (docs/convert.md).
         """
     )
 

@@ -19,7 +19,19 @@ struct ImportCommand: ParsableCommand {
 
         Bad lines (no tab, invalid JSON, invalid UTF-8, too long) and damaged files are counted, recorded in the \
         store's import_errors table with file, line and reason, and the import goes on; the good records of a \
-        damaged file are kept. The exit status is 1 when anything failed.
+        damaged file are kept.
+
+        Raw logs (files starting with a raw-log record) are converted on the way with the histogram cache/server \
+        the store remembers (--histogram-cache/--histogram-server replace it). A file whose records were rejected \
+        for want of definitions (unknown_revision) is read again by the next import that has definitions; \
+        --force reads every file again whatever its state. A raw log of `telemetry serve` that is not yet \
+        .finished is skipped (imported once finished), and so are `telemetry convert`'s errors/*.errors.jsonl \
+        files under a root.
+
+        Exit status: 0 every file found was imported or unchanged; 1 a bad line, a damaged file, a path outside \
+        the layout, records without definitions, a PATH or s3:// prefix with no file, a failed download, or \
+        Ctrl-C (the files done are committed); 2 the store cannot be opened or written, S3 credentials or listing \
+        failed, or a histogram cache file is unreadable; 64 bad arguments.
 
         A path s3://BUCKET[/PREFIX] imports from S3 or an S3-compatible store: PREFIX is a storage-layout root; \
         the filter is applied to the keys before anything is downloaded; the selected files are downloaded into \
@@ -31,9 +43,11 @@ struct ImportCommand: ParsableCommand {
     )
 
     @Argument(help: ArgumentHelp("Directories (storage layout roots), files, or s3://BUCKET[/PREFIX] to import.", valueName: "path"))
-    var paths: [String]
+    var paths: [String] = []
 
     @OptionGroup var storeOptions: StoreOptions
+
+    @OptionGroup var writer: WriterOptions
 
     @Option(help: ArgumentHelp("Dimension schema JSON for a new store (default: the seed's 6 dimensions).", valueName: "file"))
     var schema: String?
@@ -56,8 +70,15 @@ struct ImportCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: ArgumentHelp("Write the histogram column files during the import (the SQL histogram functions and jobs read them; --no-histogram-columns leaves them out of date until 'telemetry reindex')."))
     var histogramColumns = true
 
+    @Flag(help: "Read every file under the paths again, whatever its state (unchanged, imported with errors), replacing its earlier import.")
+    var force = false
+
     @Flag(help: "Print the summary as JSON.")
     var json = false
+
+    @Option(name: .customLong("paths-from"),
+            help: ArgumentHelp("Also import the paths listed in FILE, one per line (as --dry-run prints them: SIZE TAB PATH, or PATH).", valueName: "file"))
+    var pathsFrom: String?
 
     @OptionGroup(title: "S3 (for s3:// paths)") var s3: S3ImportOptions
 
@@ -69,6 +90,7 @@ struct ImportCommand: ParsableCommand {
         }
         guard maxLineBytes >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024") }
         try s3.validate(paths: paths)
+        if paths.isEmpty && pathsFrom == nil { throw ValidationError("name a path to import (or --paths-from FILE)") }
         for path in paths where !S3Location.isS3URL(path) && !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path): no such file or directory")
         }
@@ -83,13 +105,21 @@ struct ImportCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        var localPaths = paths.filter { !S3Location.isS3URL($0) }
+        if let pathsFrom { localPaths += try Self.listedPaths(pathsFrom) }
         // s3:// paths: credentials and listing first, so that an S3 failure leaves no store behind.
-        let s3Selected = try s3.select(paths, schema: S3ImportOptions.selectionSchema(requested: requestedSchema, storePath: storeOptions.resolvedPath),
-                                       filter: filterSchema)
-        if s3.dryRun { s3.printDryRun(s3Selected); return }
+        let selectionSchema = S3ImportOptions.selectionSchema(requested: requestedSchema, storePath: storeOptions.resolvedPath)
+        let s3Selected = try s3.select(paths, schema: selectionSchema, filter: filterSchema)
+        if s3.dryRun {
+            try Self.printDryRun(localPaths: localPaths, schema: selectionSchema, filter: filterSchema)
+            s3.printDryRun(s3Selected)
+            if s3Selected?.emptyLocations.isEmpty == false { throw ExitCode(1) }
+            return
+        }
         let store: Store
         do {
-            store = try Store(path: storeOptions.resolvedPath, create: true, schema: requestedSchema)
+            store = try Store(path: storeOptions.resolvedPath, create: true, schema: requestedSchema,
+                              writerWaitSeconds: writer.waitSeconds, onWriterWait: { printError($0) })
         } catch {
             printError("\(error)")
             throw ExitCode(2)
@@ -106,8 +136,9 @@ struct ImportCommand: ParsableCommand {
         request.histogramColumns = histogramColumns
         request.histogramCache = histogramCache
         request.histogramServer = histogramServer
+        request.force = force
         let fetched = try s3.fetch(s3Selected, progress: progress, json: json, isCancelled: { interrupt.isRaised })
-        request.roots = paths.filter { !S3Location.isS3URL($0) } + fetched.localPaths
+        request.roots = localPaths + fetched.localPaths
         let report: ImportReport
         do {
             report = try ImportOperation.run(request, store: store, notice: { printError($0) }, progress: { progress.update($0) },
@@ -125,5 +156,44 @@ struct ImportCommand: ParsableCommand {
         print(json ? report.json : report.text, terminator: "")
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
         if fetched.hadFailures { throw ExitCode(1) }
+    }
+}
+
+extension ImportCommand {
+    /// The paths of a `--paths-from` / `--keys-from` list: one per line, `SIZE TAB PATH` (as `--dry-run` prints) or
+    /// `PATH`; empty lines skipped.
+    /// - Throws: `ValidationError` when the file cannot be read.
+    static func listedPaths(_ file: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("\(file): cannot read the list (\(String(cString: strerror(errno))))")
+        }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).map { line in
+            if let tab = line.firstIndex(of: "\t"), !line[..<tab].isEmpty, line[..<tab].allSatisfy(\.isASCII), line[..<tab].allSatisfy(\.isNumber) {
+                return String(line[line.index(after: tab)...])
+            }
+            return String(line)
+        }
+    }
+
+    /// `--dry-run` for local paths: one `<size>\t<path>` line per file the import would read (import order), then
+    /// a count and size line.
+    static func printDryRun(localPaths: [String], schema: DimensionSchema, filter: DimensionSchema?) throws {
+        guard !localPaths.isEmpty else { return }
+        if let filter, filter.dimensions.count != schema.dimensions.count {
+            throw ValidationError("the filter has \(filter.dimensions.count) dimensions, the store's schema \(schema.dimensions.count)")
+        }
+        let (files, outside, excluded) = try Importer.selectFiles(roots: localPaths, schema: schema, filter: filter)
+        var out = ""
+        for file in files { out += "\(file.size)\t\(file.path)\n" }
+        let total = files.reduce(Int64(0)) { $0 + Int64($1.size) }
+        var notes: [String] = []
+        if excluded > 0 { notes.append("\(excluded) file(s) excluded by the filter") }
+        if !outside.isEmpty {
+            let shown = outside.prefix(3).joined(separator: ", ")
+            notes.append("\(outside.count) file(s) outside the storage layout skipped (\(shown)\(outside.count > 3 ? ", …" : ""))")
+        }
+        out += "local: \(files.count) file(s) selected, \(total) bytes (\(S3ImportOptions.megabytes(total)))"
+            + (notes.isEmpty ? "" : "; " + notes.joined(separator: "; ")) + ".\n"
+        print(out, terminator: "")
     }
 }

@@ -15,11 +15,19 @@ struct JobCommand: ParsableCommand {
         Output: key TAB value LF per record (--format csv|json for the others). Pings on which map throws are \
         reported by document id and skipped unless --fail-fast; a summary goes to standard error.
 
+        Exit status: 0 the job ran on every selected ping; 1 a ping on which map threw, an unknown job, no store, \
+        or the output cannot be written; 64 bad arguments; 130 Ctrl-C.
+
         Examples:
           telemetry job pings-per-day
           telemetry job os-distribution --filter filter.json --format csv
           telemetry job histogram-by-channel --histogram GC_MS --where "os = 'WINNT'"
           telemetry job queries/ExampleJob.swift
+          telemetry job os-distribution --partial shard3.partial --shard 3/8   (then: telemetry merge --job os-distribution *.partial)
+
+        --partial FILE runs map and combine only and writes, per key, the combined state (docs/jobs.md "Partial \
+        results"; - for standard output) instead of the output; bad pings are recorded in it and reported by \
+        `telemetry merge`, which exits 1 for them as a whole run would.
         """
     )
 
@@ -47,6 +55,15 @@ struct JobCommand: ParsableCommand {
     @Option(name: .customLong("repeat"), help: ArgumentHelp("Run N times in this process; write the last run's output and a timing line on standard error (benchmarks).", valueName: "n"))
     var repeatCount = 1
 
+    @Option(name: .long, help: ArgumentHelp("Write a partial result (map and combine, no reduce) for 'telemetry merge' to FILE (- for standard output).", valueName: "file"))
+    var partial: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --partial: the shard this store holds, I/N (0-based; default 0/1). A merge needs every shard once.", valueName: "i/n"))
+    var shard: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --partial: the attempt number recorded in the partial (e.g. Spark's task attempt).", valueName: "n"))
+    var attempt: Int = 0
+
     @OptionGroup var storeOptions: StoreOptions
 
     @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Job name or FILE.swift, then the job's own arguments.", valueName: "job"))
@@ -56,15 +73,12 @@ struct JobCommand: ParsableCommand {
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1") }
         if let mappers, mappers < 1 { throw ValidationError("--mappers must be at least 1") }
         if JobOutputFormat(rawValue: format) == nil { throw ValidationError("--format must be tsv, csv or json") }
-        if let output {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw ValidationError("--output \(output) is a directory")
-            }
-            let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
-            if !(FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) && isDirectory.boolValue) {
-                throw ValidationError("--output \(output): no such directory \(parent)")
-            }
+        if partial == nil, shard != nil || attempt != 0 { throw ValidationError("--shard and --attempt apply to --partial") }
+        if partial != nil, output != nil { throw ValidationError("--partial writes the partial result; --output does not apply") }
+        if let shard { do { _ = try PartialShard(parsing: shard, attempt: attempt) } catch { throw ValidationError("\(error)") } }
+        if attempt < 0 { throw ValidationError("--attempt must be at least 0") }
+        for target in [output, partial].compactMap({ $0 }) where target != "-" {
+            try Self.validateOutputPath(target, option: target == output ? "--output" : "--partial")
         }
     }
 
@@ -88,6 +102,11 @@ struct JobCommand: ParsableCommand {
             throw StoreError.missingStore(path: storePath)
         }
         let arguments = Array(job.dropFirst())
+        if let partial {
+            try writePartial(try JobOperation.job(named: name, arguments: arguments, storePath: storePath), to: partial,
+                             storePath: storePath, options: options)
+            return
+        }
         let runner = try JobOperation.runner(job: name, arguments: arguments, storePath: storePath, options: options)
         signal(SIGINT, SIG_IGN)
         var result: JobResult?
@@ -104,16 +123,64 @@ struct JobCommand: ParsableCommand {
         }
         guard let result else { return }
         for bad in result.badPings { printError("bad ping \(bad.documentID): \(bad.message)") }
-        let text = outputFormat.render(result)
-        if let output {
-            guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
-                printError("\(output): cannot write the job's output (\(String(cString: strerror(errno))))")
-                throw ExitCode.failure
-            }
-        } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
-        }
+        try Self.write(outputFormat.render(result), to: output)
         printError(result.summary)
         if !result.badPings.isEmpty { throw ExitCode(1) }
+    }
+
+    /// `--partial`: map and combine, then the partial result to `target` (a temporary file renamed into place,
+    /// so a killed run leaves no partial that looks complete). Exit 0 even with bad pings: they are in the partial.
+    private func writePartial(_ selected: AnyJob, to target: String, storePath: String, options: JobOptions) throws {
+        let shardSpec = try shard.map { try PartialShard(parsing: $0, attempt: attempt) } ?? PartialShard(attempt: attempt)
+        signal(SIGINT, SIG_IGN)
+        let execution = BlockingJobRun { try await selected.partial(storePath: storePath, options: options, shard: shardSpec) }
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { execution.cancel() }
+        source.resume()
+        defer { source.cancel() }
+        let (data, result): (Data, JobResult)
+        do { (data, result) = try execution.wait() } catch is CancellationError {
+            printError("job interrupted")
+            throw ExitCode(130)
+        }
+        for bad in result.badPings { printError("bad ping \(bad.documentID): \(bad.message)") }
+        if target == "-" {
+            try Self.write(String(decoding: data, as: UTF8.self), to: nil)
+        } else {
+            let temporary = target + ".partial-\(getpid())"
+            do {
+                try data.write(to: URL(fileURLWithPath: temporary))
+                if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
+                try FileManager.default.moveItem(atPath: temporary, toPath: target)
+            } catch {
+                try? FileManager.default.removeItem(atPath: temporary)
+                printError("\(target): cannot write the partial result (\(error.localizedDescription))")
+                throw ExitCode.failure
+            }
+        }
+        printError("\(result.pingsMapped) pings mapped in \(result.partitions) partitions, \(result.badPings.count) bad; "
+                   + "partial result of shard \(shardSpec.index)/\(shardSpec.count) written to \(target == "-" ? "standard output" : target)")
+    }
+
+    /// Checks that `path` can be written: not a directory, in an existing directory.
+    static func validateOutputPath(_ path: String, option: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ValidationError("\(option) \(path) is a directory")
+        }
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !(FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            throw ValidationError("\(option) \(path): no such directory \(parent)")
+        }
+    }
+
+    /// Writes `text` to `output`, or to standard output when nil, with checked writes (`Output`): a full disk or a
+    /// closed pipe exits 2 naming the file, and a partial `output` file is removed.
+    static func write(_ text: String, to output: String?) throws {
+        do {
+            if let output { try Output.file(text, path: output) } else { try Output.standardOutput(text) }
+        } catch {
+            throw Output.failed(error)
+        }
     }
 }

@@ -17,8 +17,12 @@ struct QueryCommand: ParsableCommand {
         The store has a table `pings` (document_id, one column per schema dimension, typed info columns \
         os, os_version, arch, locale, memsize, cpucount, revision, update_channel, and payload: the ping's JSON, \
         reachable with SQLite's JSON functions such as json_extract(payload, '$.info.OS')), the view \
-        `pings_dedup` (one row per document id), `duplicate_documents`, `source_files` and `import_errors`. \
-        See docs/store.md.
+        `pings_dedup` (one row per document id and ping type), `duplicate_documents`, `source_files` and `import_errors`. \
+        See docs/store.md. A parameter (:name, @name, $name) the SQL names must be given with --param \
+        (--param name=NULL for NULL).
+
+        Exit status: 0 every statement ran; 1 an SQL error or a parameter without a value; 2 the store cannot be \
+        opened; 64 bad arguments.
         """
     )
 
@@ -64,7 +68,10 @@ struct QueryCommand: ParsableCommand {
         }
         let store: Store
         do {
-            store = try Store(path: storeOptions.resolvedPath, create: false)
+            // Read-only unless this user may write the store (docs/store.md "Read-only opening"): a store one can
+            // only read can be queried; writing SQL then fails with an error naming the store.
+            let path = storeOptions.resolvedPath
+            store = try Store(path: path, create: false, readOnly: !Store.isWritable(path: path))
         } catch {
             printError("\(error)")
             throw ExitCode(2)
@@ -79,10 +86,19 @@ struct QueryCommand: ParsableCommand {
                     var result = Store.QueryResult(columns: (0..<columnCount).map { statement.columnName($0) }, rows: [])
                     while try statement.step() { result.rows.append((0..<columnCount).map { statement.value($0) }) }
                     if columnCount > 0 && isLast {
-                        FileHandle.standardOutput.write(Data(renderer.render(result).utf8))
+                        do { try Output.standardOutput(renderer.render(result)) } catch { throw Output.failed(error) }
                     }
                 }
             }
+        } catch let exit as ExitCode {
+            throw exit
+        } catch let error as Store.QueryError where error.storeError.naming(store: store.path) != error.storeError {
+            printError("\(error.storeError.naming(store: store.path))")   // busy, full, read-only, damaged: the environment
+            throw ExitCode(2)
+        } catch let error as StoreError {
+            let named = error.naming(store: store.path)
+            printError("\(named)")
+            throw ExitCode(named == error ? 1 : 2)
         } catch {
             printError("\(error)")
             throw ExitCode(1)

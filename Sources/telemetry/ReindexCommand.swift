@@ -15,6 +15,8 @@ struct ReindexCommand: ParsableCommand {
         histogram functions also detect damaged columns (import rebuilds them). With --histogram-cache or \
         --histogram-server it also sets the histogram cache the store remembers for bound-based statistics and \
         histogram kinds (docs/sql.md); the remembered setting is printed.
+
+        Exit status: 0 rebuilt; 1 the store cannot be opened or rebuilt; 64 bad arguments.
         """
     )
 
@@ -25,6 +27,8 @@ struct ReindexCommand: ParsableCommand {
     var histogramServer: String?
 
     @OptionGroup var storeOptions: StoreOptions
+
+    @OptionGroup var writer: WriterOptions
 
     func validate() throws {
         var isDirectory: ObjCBool = false
@@ -39,19 +43,23 @@ struct ReindexCommand: ParsableCommand {
     func run() throws {
         let path = storeOptions.resolvedPath
         do {
-            let store = try Store(path: path, create: false)
+            let store = try Store(path: path, create: false, writerWaitSeconds: writer.waitSeconds, onWriterWait: { printError($0) })
             if histogramCache != nil || histogramServer != nil {
                 try store.rememberHistogramCache(directory: histogramCache, server: histogramServer)
             }
             let setting = try store.histogramCacheSetting()
             print("histogram cache: \(setting.directory ?? "none")\(setting.server.map { ", server \($0)" } ?? "")")
             let started = Date()
-            let (files, rows) = try ColumnMaintenance.rebuildAll(store: store)
-            _ = try PingIndex.current(store: store)
+            // Both under one writer lock: an import waits for the whole reindex, never interleaves with it.
+            let (files, rows) = try store.withWriterLock("reindex") {
+                let rebuilt = try ColumnMaintenance.rebuildAll(store: store)
+                _ = try PingIndex.current(store: store, requireSaved: true)
+                return rebuilt
+            }
             print("reindexed \(path): \(files) column file(s), \(rows) histogram row(s) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
         } catch {
             printError("\(error)")
-            throw ExitCode.failure
+            throw ExitCode(2)
         }
     }
 }

@@ -12,8 +12,9 @@ struct ReplCommand: ParsableCommand {
         commands, tables, columns, histogram names, dimension values and file paths; history is kept in \
         ~/.telemetry_history. Ctrl-C cancels the running query or import; Ctrl-D exits.
 
-        When standard input is not a terminal, it is read as a script: no prompts, and the exit status is 1 when \
-        any statement or command failed.
+        When standard input is not a terminal, it is read as a script: no prompts. Exit status: 0 nothing failed; \
+        1 a statement or command failed (or .bail on stopped the script); 2 the store cannot be opened; 130 Ctrl-C \
+        stopped a script.
 
         Examples:
           telemetry --store nightly.db

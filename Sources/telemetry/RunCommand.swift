@@ -10,8 +10,11 @@ struct RunCommand: ParsableCommand {
         FILE holds what the REPL accepts: SQL statements ending with ';' and dot-commands (docs/repl.md); '-' reads \
         standard input. A FILE that does not exist as given is looked up in ./queries/, with or without .sql. \
         --param name=value binds :name, @name and $name: integers and reals are numbers, NULL is NULL, anything \
-        else (or 'quoted') is text. Errors are printed with FILE:LINE and the script goes on unless --bail; the \
-        exit status is 1 when any failed.
+        else (or 'quoted') is text; a parameter a statement names without a value is an error. Errors are printed \
+        with FILE:LINE and the script goes on unless --bail.
+
+        Exit status: 0 nothing failed; 1 a statement or command failed (or --bail stopped the script); 2 the store \
+        cannot be opened; 64 bad arguments; 130 Ctrl-C.
 
         Examples:
           telemetry run os_distribution --mode csv

@@ -31,8 +31,12 @@ struct S3ImportOptions: ParsableArguments {
     @Flag(name: .customLong("verify-cache"), help: "Re-hash every cached file against its ETag, not only those whose mtime changed.")
     var verifyCache = false
 
-    @Flag(name: .customLong("dry-run"), help: "Print the keys the filter selects, their count and total size; fetch and import nothing.")
+    @Flag(name: .customLong("dry-run"), help: "Print the keys (and local files) the filter selects, their count and total size; fetch and import nothing.")
     var dryRun = false
+
+    @Option(name: .customLong("keys-from"),
+            help: ArgumentHelp("With one s3:// path: import only the keys listed in FILE (one per line, as --dry-run prints them: SIZE TAB KEY, or KEY); a listed key the selection lacks is an error.", valueName: "file"))
+    var keysFrom: String?
 
     func validate() throws {
         guard downloads >= 1 else { throw ValidationError("--downloads must be at least 1") }
@@ -43,8 +47,8 @@ struct S3ImportOptions: ParsableArguments {
         for path in paths where S3Location.isS3URL(path) {
             do { _ = try S3Location(url: path) } catch { throw ValidationError("\(error)") }
         }
-        if dryRun && !paths.contains(where: S3Location.isS3URL) {
-            throw ValidationError("--dry-run applies to s3:// paths: it shows what they would fetch")
+        if keysFrom != nil && paths.filter(S3Location.isS3URL).count != 1 {
+            throw ValidationError("--keys-from applies to exactly one s3:// path")
         }
     }
 
@@ -53,13 +57,17 @@ struct S3ImportOptions: ParsableArguments {
         let client: S3Client
         let selections: [S3Selection]
         init(client: S3Client, selections: [S3Selection]) { (self.client, self.selections) = (client, selections) }
+        /// URLs under which no key is selectable at all (a misspelt prefix): warned about, exit status 1.
+        var emptyLocations: [String] {
+            selections.filter { $0.selected.isEmpty && $0.excludedKeys == 0 && $0.prunedPrefixes.isEmpty }.map { "\($0.location)" }
+        }
         deinit { client.shutdown() }
     }
 
     /// The cached files of the selected keys, fetched now or earlier.
     struct Fetched {
         var localPaths: [String] = []
-        /// Some selected key could not be fetched (the others are imported; exit status 1).
+        /// Some selected key could not be fetched, or a URL selected nothing (the others are imported; exit status 1).
         var hadFailures = false
     }
 
@@ -81,20 +89,37 @@ struct S3ImportOptions: ParsableArguments {
             printError("\(error)")
             throw ExitCode(2)
         }
+        let wanted = try keysFrom.map { try ImportCommand.listedPaths($0) }
         var selections: [S3Selection] = []
         do {
             for url in urls {
                 let location = try S3Location(url: url)
-                selections.append(try S3Blocking.run {
+                var selection = try S3Blocking.run {
                     try await S3Selector.select(client: client, location: location, schema: schema, filter: filter)
-                })
+                }
+                if let wanted, let keysFrom {
+                    // Keep the listing's order; every listed key must be selected (else some pings would be missing).
+                    let keep = Set(wanted)
+                    let found = Set(selection.selected.map(\.key))
+                    if let absent = wanted.first(where: { !found.contains($0) }) {
+                        client.shutdown()
+                        printError("\(keysFrom): key \(absent) is not among the keys selected under \(location) (\(wanted.count) listed)")
+                        throw ExitCode(2)
+                    }
+                    selection.selected = selection.selected.filter { keep.contains($0.key) }
+                }
+                selections.append(selection)
             }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             client.shutdown()
             printError("\(error)")
             throw ExitCode(2)
         }
-        return Selected(client: client, selections: selections)
+        let selected = Selected(client: client, selections: selections)
+        for location in selected.emptyLocations { printError("warning: \(location): no file to import there") }
+        return selected
     }
 
     /// `--dry-run`: one `<size>\t<key>` line per selected key, then a count and size line per URL.
@@ -113,6 +138,7 @@ struct S3ImportOptions: ParsableArguments {
     func fetch(_ selected: Selected?, progress: TerminalProgress, json: Bool, isCancelled: @escaping @Sendable () -> Bool) throws -> Fetched {
         var fetched = Fetched()
         guard let selected else { return fetched }
+        if !selected.emptyLocations.isEmpty { fetched.hadFailures = true }
         let cache = S3Cache(root: cacheDir ?? S3Cache.defaultRoot())
         for selection in selected.selections {
             let downloader = S3Downloader(client: selected.client, cache: cache, parallel: downloads, verifyCachedContent: verifyCache)
@@ -129,7 +155,7 @@ struct S3ImportOptions: ParsableArguments {
             fetched.localPaths += report.localPaths
             if !report.failures.isEmpty { fetched.hadFailures = true }
             let text = Self.describe(report, selection: selection, cache: cache)
-            if json { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: "") }
+            if json { try? Output.write(text, to: 2, name: "standard error") } else { print(text, terminator: "") }
         }
         return fetched
     }

@@ -28,7 +28,11 @@ struct ServeCommand: ParsableCommand {
         max_path_length, max_ip_length, include_request_ip, log_path, log_base, max_log_size, max_log_age_ms, \
         stats_log_file, motd) may be given first; flags override it. SIGTERM or SIGINT stops accepting, finishes \
         the requests in progress and closes and renames the current file. With --convert-into, every finished \
-        file is converted into the storage layout under that directory as it rotates.
+        file is converted into the storage layout under that directory as it rotates. `telemetry import` skips \
+        files not yet .finished.
+
+        Exit status: 0 stopped by SIGTERM or SIGINT; 2 cannot listen or cannot write --port-file; 64 bad arguments \
+        or configuration.
 
         Examples:
           telemetry serve --port 8080 --log-path /data/raw --include-ip
@@ -214,7 +218,7 @@ struct ServeCommand: ParsableCommand {
 /// Writes one console line to standard error: `telemetry serve: <ISO time> <message>`.
 private func serveLog(_ message: String) {
     let stamp = ISO8601DateFormatter().string(from: Date())
-    FileHandle.standardError.write(Data("telemetry serve: \(stamp) \(message)\n".utf8))
+    try? Output.write("telemetry serve: \(stamp) \(message)\n", to: 2, name: "standard error")
 }
 
 /// SIGTERM and SIGINT → one graceful shutdown on a background queue; a second signal exits at once (status 1).

@@ -20,7 +20,8 @@ struct Telemetry: ParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [ImportCommand.self, QueryCommand.self, ConvertCommand.self, ServeCommand.self, ReplCommand.self, RunCommand.self,
-                      ReindexCommand.self, JobCommand.self],
+                      ReindexCommand.self, JobCommand.self, MergeCommand.self, CheckCommand.self,
+                      ExportCommand.self],
         defaultSubcommand: ReplCommand.self
     )
 }
@@ -37,9 +38,19 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
+/// The writer-lock option of commands that write a store (docs/store.md "One writer at a time").
+struct WriterOptions: ParsableArguments {
+    @Option(name: .customLong("wait"), help: ArgumentHelp("Seconds to wait for another process writing the store (an import, a reindex) before giving up; 0 fails at once.", valueName: "seconds"))
+    var waitSeconds: Double = Store.defaultWriterWaitSeconds
+
+    func validate() throws {
+        guard waitSeconds >= 0, waitSeconds.isFinite else { throw ValidationError("--wait must be a number of seconds, 0 or more") }
+    }
+}
+
 /// Prints `message` to standard error, prefixed like other command-line tools.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data("telemetry: \(message)\n".utf8))
+    try? Output.write("telemetry: \(message)\n", to: 2, name: "standard error")
 }
 
 /// Set by SIGINT; polled by long operations.
@@ -58,7 +69,7 @@ final class InterruptFlag: @unchecked Sendable {   // `lock` guards `raised`
             raised = true
             lock.unlock()
             if again { _exit(130) }
-            FileHandle.standardError.write(Data("\ninterrupting: finishing the current file's rollback (Ctrl-C again to quit now)\n".utf8))
+            try? Output.write("\ninterrupting: finishing the current file's rollback (Ctrl-C again to quit now)\n", to: 2, name: "standard error")
         }
         source.resume()
         self.source = source

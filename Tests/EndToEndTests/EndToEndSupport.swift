@@ -9,10 +9,10 @@ enum CLI {
 
     /// Runs `telemetry arguments…` and waits for it. `TELEMETRY_STORE` is blanked so that only `--store` counts.
     static func run(_ arguments: [String], currentDirectory: String? = nil,
-                    environment: [String: String] = [:]) throws -> ProcessResult {
+                    environment: [String: String] = [:], stdin: String? = nil) throws -> ProcessResult {
         var env = ["TELEMETRY_STORE": ""]
         for (key, value) in environment { env[key] = value }
-        return try runProcess(executable, arguments, environment: env, currentDirectory: currentDirectory)
+        return try runProcess(executable, arguments, stdin: stdin, environment: env, currentDirectory: currentDirectory)
     }
 
     /// `telemetry query SQL --store STORE --format csv --no-header`, split into rows of fields.

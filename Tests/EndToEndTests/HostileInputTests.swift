@@ -150,6 +150,6 @@ struct HostileInputTests {
         let folder = (emptyDirectory as NSString).deletingLastPathComponent
         let result = try Self.run(["import", folder, "--store", store])
         #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
-        #expect(result.stdout.contains("\(folder): empty directory"), "\(result.stdout)")
+        #expect(result.stdout.contains("\(folder): no file to import there"), "\(result.stdout)")
     }
 }

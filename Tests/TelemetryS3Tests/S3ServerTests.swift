@@ -138,6 +138,12 @@ struct S3ServerTests {
         #expect(second.stdout.contains("\(selectedPaths.count) reused from the cache"), "\(second.stdout)")
         #expect(second.stdout.contains("Imported 0 pings"), "\(second.stdout)")
 
+        // A prefix with no key under it (a typo) is a warning and exit status 1, not an empty success.
+        let typo = try runProcess(Fixtures.telemetryExecutable, ["import", "s3://\(Self.bucket)/no-such-prefix/", "--endpoint-url", server.endpoint,
+                                                                 "--cache-dir", cache, "--store", s3Store], environment: environment)
+        #expect(typo.status == 1)
+        #expect(typo.stderr.contains("warning: s3://\(Self.bucket)/no-such-prefix/: no file to import there"), "\(typo.stderr)")
+
         // Errors reach the command line as one clear line and exit status 2, before any store is created.
         let never = work.file("never.db")
         var wrong = environment

@@ -112,7 +112,8 @@ struct ScriptModeTests {
             store_meta           table
             CREATE TABLE store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE VIEW duplicate_documents AS
-                SELECT document_id, count(*) AS copies FROM pings GROUP BY document_id HAVING count(*) > 1;
+                SELECT document_id, "reason" AS ping_type, count(*) AS copies FROM pings
+                GROUP BY document_id, "reason" HAVING count(*) > 1;
             dimension         value           pings
             ----------------  --------------  -----
             reason            idle_daily          1
@@ -165,12 +166,14 @@ struct ScriptModeTests {
         let result = try fixture.script(".help\n")
         expectText(result.stdout, """
             .bail on|off                      Stop at the first error (default off; a terminal session ends)
+            .check [--full]                   Verify the store, its column files and ping index; say what repairs any damage
             .dims [DIMENSION]                 Dimensions and their values, with ping counts
             .filter [FILE|clear]              Restrict queries and imports to what a job filter allows; no argument shows it
             .headers on|off                   Column names above the rows (table, csv, tsv)
             .help [COMMAND]                   List the commands, or show one
             .histograms [PATTERN]             Histogram names in the store (sampled); PATTERN: a substring or a glob
-            .import PATH... [--filter FILE]   Import storage-format files (incremental; the session filter applies)
+            .import PATH... [--filter FILE] [--histogram-cache DIR]
+                                              Import storage files or raw logs, as telemetry import (incremental; the session filter applies)
             .job NAME|FILE.swift [ARGS]       Run a MapReduce job (built-in or Swift script; Ctrl-C cancels)
             .mode table|csv|tsv|json|markdown|line
                                               How query results are printed

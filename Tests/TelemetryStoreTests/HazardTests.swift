@@ -155,6 +155,25 @@ struct HazardTests {
         ])
     }
 
+    @Test("issue 17: one document id under idle-daily and saved-session is two pings, not a duplicate; old views are re-created")
+    func dedupKeysOnDocumentIDAndPingType() throws {
+        let fixture = LayoutFixture()
+        let body = #"{"ver":2}"#
+        try fixture.write(LayoutFixture.layoutPath(reason: "idle_daily", id: "a"), text: line("shared", body))
+        try fixture.write(LayoutFixture.layoutPath(reason: "saved_session", id: "b"), text: line("shared", body) + line("retried", body))
+        try fixture.write(LayoutFixture.layoutPath(reason: "saved_session", date: "20131030", id: "c"), text: line("retried", body))
+        #expect(try fixture.importAll().pings == 4)
+        let store = try fixture.openStore()
+        #expect(try store.rows("SELECT document_id, reason FROM pings_dedup ORDER BY 1, 2") == [
+            ["retried", "saved_session"], ["shared", "idle_daily"], ["shared", "saved_session"],
+        ])
+        #expect(try store.rows("SELECT document_id, ping_type, copies FROM duplicate_documents") == [["retried", "saved_session", "2"]])
+        // A store made with the old views (dedup by document id alone) gets the new ones on a writable open.
+        try store.query("DROP VIEW duplicate_documents; CREATE VIEW duplicate_documents AS SELECT document_id, count(*) AS copies FROM pings GROUP BY document_id HAVING count(*) > 1")
+        let reopened = try fixture.openStore()
+        #expect(try reopened.rows("SELECT document_id, ping_type, copies FROM duplicate_documents") == [["retried", "saved_session", "2"]])
+    }
+
     @Test("BR-26: re-import with nothing new, a touched file, then a new file")
     func incrementalReimport() throws {
         let fixture = LayoutFixture()

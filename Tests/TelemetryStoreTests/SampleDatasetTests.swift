@@ -25,9 +25,12 @@ struct SampleDatasetTests {
         #expect(try grouped("os") == counts("by_OS"))
         #expect(try grouped("submission_date") == counts("by_submission_date"))
         #expect(try grouped("appVersion") == counts("by_appVersion"))
+        // Of EXPECTED.json's three shared document ids, two are an idle-daily and a saved-session (two pings:
+        // dedup keys on document id and ping type) and one is a resubmission (a duplicate).
         let duplicates = try #require(expected["duplicates"] as? [String: Any])
-        #expect(try store.int("SELECT count(*) FROM duplicate_documents") == Int64(number(duplicates["document_ids"])))
-        #expect(try store.int("SELECT count(*) FROM pings_dedup") == Int64(number(expected["distinct_document_ids"])))
+        #expect(number(duplicates["document_ids"]) == 3)
+        #expect(try store.int("SELECT count(*) FROM duplicate_documents") == 1)
+        #expect(try store.int("SELECT count(*) FROM pings_dedup") == Int64(number(expected["distinct_document_ids"])) + 2)
         // Element-wise bucket sums of SAMPLE_GC_MS, straight from the payload JSON.
         let totals = try #require(expected["histogram_totals"] as? [String: Any])
         let bucketSums = ((totals["bucket_sums"] as? [Any]) ?? []).map { number($0) }
