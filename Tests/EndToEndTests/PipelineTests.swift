@@ -84,7 +84,7 @@ struct StoreAnswers: Equatable {
         let statements = [
             "SELECT coalesce(os, 'NULL'), count(*) FROM pings GROUP BY 1",
             j2SQL,
-            "SELECT document_id, copies FROM duplicate_documents",
+            "SELECT document_id || '/' || ping_type, copies FROM duplicate_documents",
             "SELECT reason, count(*) FROM import_errors WHERE severity = 'error' GROUP BY 1",
             "SELECT 'pings', count(*) FROM pings",
         ]

@@ -5,7 +5,7 @@ standard library only (no code of the project) and prints the expected answers a
   j1          pings by info.OS ("NULL" for pings without it), every copy of a duplicate counted
   j2          GC_MS bucket sums by channel (the appUpdateChannel directory of the storage layout) and bucket
               count, as "channel|bucket_count|bucket_index" -> sum (exact integers)
-  duplicates  document id -> copies, for ids seen more than once
+  duplicates  "document id/ping type" -> copies, for pairs seen more than once (docs/store.md)
   bad         the raw-log records' expected rejection categories (MANIFEST: expected_convert_counts)
   pings       number of good pings
 
@@ -38,7 +38,7 @@ for path in sorted(glob.glob(os.path.join(storage, "**", "*.xz"), recursive=True
                 continue
             ping = json.loads(text)
             pings += 1
-            copies[document_id] += 1
+            copies[document_id + "/" + parts[0]] += 1   # a duplicate is (document id, ping type)
             os_name = (ping.get("info") or {}).get("OS")
             j1["NULL" if os_name is None else str(os_name)] += 1
             histograms = ping.get("histograms")

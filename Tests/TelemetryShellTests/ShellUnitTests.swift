@@ -11,7 +11,7 @@ import TelemetryTestSupport
 struct DotCommandTableTests {
     @Test("the table has exactly the commands of STYLE.md §1")
     func commandSet() {
-        #expect(DotCommand.all.map(\.name) == ["bail", "dims", "filter", "headers", "help", "histograms", "import", "job", "mode", "once",
+        #expect(DotCommand.all.map(\.name) == ["bail", "check", "dims", "filter", "headers", "help", "histograms", "import", "job", "mode", "once",
                                                "open", "output", "param", "quit", "run", "schema", "tables", "timer"])
         #expect(DotCommand.all.allSatisfy { $0.usage.hasPrefix("." + $0.name) && !$0.summary.isEmpty })
     }
