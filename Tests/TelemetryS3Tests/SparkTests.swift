@@ -10,7 +10,15 @@ import Testing
 struct SparkTests {
     static let script = Fixtures.repoPath("integrations/spark/test_telemetry_spark.py")
 
-    @Test func sparkJobsEqualSingleMachineRetriesDoNotDoubleCountAndMergeRefusesHostileInput() throws {
+    /// Runs the minutes-long child on a thread of its own: a synchronous wait would hold one of the test pool's
+    /// threads (two on a 2-core machine) and starve the NIO and log-writer tests into their time limits.
+    static func runOffThePool(_ executable: String, _ arguments: [String], environment: [String: String]) async throws -> ProcessResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try runProcess(executable, arguments, environment: environment) }) }.start()
+        }
+    }
+
+    @Test func sparkJobsEqualSingleMachineRetriesDoNotDoubleCountAndMergeRefusesHostileInput() async throws {
         let python = MotoServer.python
         let probe = try runProcess(python, ["-c", "import pyspark, shutil, sys; sys.exit(0 if shutil.which('java') else 3)"])
         try #require(probe.status == 0, """
@@ -27,7 +35,7 @@ struct SparkTests {
         environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         try FileManager.default.createDirectory(atPath: work.file("checks"), withIntermediateDirectories: true)
         let started = Date()
-        let result = try runProcess(python, [Self.script, "--telemetry", Fixtures.telemetryExecutable, "--storage", tree,
+        let result = try await Self.runOffThePool(python, [Self.script, "--telemetry", Fixtures.telemetryExecutable, "--storage", tree,
                                              "--work", work.file("checks"), "--s3-url", "s3://\(bucket)/\(prefix)",
                                              "--endpoint-url", server.endpoint], environment: environment)
         let report = result.stdout.split(separator: "\n").filter { !$0.hasPrefix("WARN") }.joined(separator: "\n")
