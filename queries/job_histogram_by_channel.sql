@@ -1,20 +1,19 @@
--- SQL twin of `telemetry job histogram-by-channel --histogram NAME`: one histogram's bucket counts
--- summed per channel (the appUpdateChannel dimension). Parameter :histogram (default SAMPLE_GC_MS,
--- the sample's; e.g. .param set histogram GC_MS in the REPL).
+-- SQL twin of `telemetry job histogram-by-channel --histogram NAME`: one histogram summed per channel (the
+-- appUpdateChannel dimension) with the one histogram sum rule (histogram_sum: exact element-wise bucket sums and
+-- the five statistics, docs/sql.md), grouped by bucket layout: a channel whose pings carry several layouts gives
+-- one row per layout, keyed 'channel [n buckets]', never a zero-padded sum. Parameter :histogram (default
+-- SAMPLE_GC_MS, the sample's; e.g. .param set histogram GC_MS in the REPL).
 WITH h AS (
-    SELECT p.appUpdateChannel AS channel,
-           coalesce(json_extract(p.payload, '$.histograms."' || coalesce(:histogram, 'SAMPLE_GC_MS') || '"'),
-                    json_extract(p.payload, '$.payload.histograms."' || coalesce(:histogram, 'SAMPLE_GC_MS') || '"')) AS arr
+    SELECT p.ping_id, p.appUpdateChannel AS channel,
+           histogram_layout(p.ping_id, coalesce(:histogram, 'SAMPLE_GC_MS')) AS n
     FROM pings p
 ),
-b AS (
-    SELECT h.channel, b.key AS idx, sum(b.value) AS total
-    FROM h, json_each(h.arr) b
-    WHERE h.arr IS NOT NULL AND json_type(h.arr) = 'array' AND json_array_length(h.arr) >= 5
-      AND b.key < json_array_length(h.arr) - 5
-    GROUP BY h.channel, b.key
+s AS (
+    SELECT channel, n, histogram_sum(ping_id, coalesce(:histogram, 'SAMPLE_GC_MS'), n) AS value
+    FROM h WHERE n > 0
+    GROUP BY channel, n
 )
-SELECT channel AS key, '[' || group_concat(total, ',') || ']' AS value
-FROM (SELECT channel, idx, total FROM b ORDER BY channel, idx)
-GROUP BY channel
-ORDER BY key;
+SELECT CASE WHEN count(*) OVER (PARTITION BY channel) > 1 THEN channel || ' [' || n || ' buckets]' ELSE channel END AS key,
+       value
+FROM s
+ORDER BY channel, n;

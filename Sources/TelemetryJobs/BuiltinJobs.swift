@@ -47,7 +47,7 @@ public struct HistogramDistributionJob: Job {
         self.definitions = definitions.flatMap { $0.setting.isEmpty ? nil : $0 }
     }
     public var hasCombine: Bool { true }
-    public func map(_ ping: JobPing, into context: inout MapContext<String, BucketSum>) throws {
+    public func map(_ ping: JobPing, into context: inout MapContext<String, HistogramLayoutSums>) throws {
         let revision = definitions == nil ? nil : try ping.info("revision")
         for (name, histogram) in try ping.histograms() where !histogram.buckets.isEmpty {
             if let definitions, case let .bounds(definition) = definitions.bounds(forHistogram: name, revisionURL: revision,
@@ -56,17 +56,21 @@ public struct HistogramDistributionJob: Job {
             } else if !histogram.isLinearFamily {
                 continue
             }
-            context.write(name, BucketSum(histogram.buckets))
+            context.write(name, HistogramLayoutSums(try histogram.accumulated()))
         }
     }
-    public func combine(key: String, values: [BucketSum]) throws -> BucketSum { try Self.sum(values) }
-    public func reduce(key: String, values: [BucketSum], into context: inout OutputContext) throws {
-        context.write(key, try Self.sum(values))
+    public func combine(key: String, values: [HistogramLayoutSums]) throws -> HistogramLayoutSums { try Self.sum(values) }
+    public func reduce(key: String, values: [HistogramLayoutSums], into context: inout OutputContext) throws {
+        Self.write(key, try Self.sum(values), into: &context)
     }
-    static func sum(_ values: [BucketSum]) throws -> BucketSum {
-        var total = BucketSum()
+    static func sum(_ values: [HistogramLayoutSums]) throws -> HistogramLayoutSums {
+        var total = HistogramLayoutSums()
         for value in values { try total.merge(value) }
         return total
+    }
+    /// One row per layout (`HistogramLayoutSums.rows(key:)`): the storage-format sum array.
+    static func write(_ key: String, _ sums: HistogramLayoutSums, into context: inout OutputContext) {
+        for row in sums.rows(key: key) { context.write(row.key, row.value) }
     }
 }
 
@@ -111,18 +115,18 @@ public struct HistogramByChannelJob: Job {
         self.channelIndex = channelIndex
     }
     public var hasCombine: Bool { true }
-    public func map(_ ping: JobPing, into context: inout MapContext<String, BucketSum>) throws {
+    public func map(_ ping: JobPing, into context: inout MapContext<String, HistogramLayoutSums>) throws {
         guard let found = try ping.histogram(histogram), !found.buckets.isEmpty else { return }
         if let channelIndex {
             guard channelIndex < ping.dimensionCount else { throw PingError("ping has no channel dimension") }
-            context.write(ping.dimension(channelIndex), BucketSum(found.buckets))
+            context.write(ping.dimension(channelIndex), HistogramLayoutSums(try found.accumulated()))
         } else if let channel = try ping.info("appUpdateChannel") {
-            context.write(channel, BucketSum(found.buckets))
+            context.write(channel, HistogramLayoutSums(try found.accumulated()))
         }
     }
-    public func combine(key: String, values: [BucketSum]) throws -> BucketSum { try HistogramDistributionJob.sum(values) }
-    public func reduce(key: String, values: [BucketSum], into context: inout OutputContext) throws {
-        context.write(key, try HistogramDistributionJob.sum(values))
+    public func combine(key: String, values: [HistogramLayoutSums]) throws -> HistogramLayoutSums { try HistogramDistributionJob.sum(values) }
+    public func reduce(key: String, values: [HistogramLayoutSums], into context: inout OutputContext) throws {
+        HistogramDistributionJob.write(key, try HistogramDistributionJob.sum(values), into: &context)
     }
 }
 
@@ -202,6 +206,7 @@ public enum JobRegistry {
                 }
             }
             guard let histogram else { throw usage }
+            if let path { try knownHistogram(histogram, job: identity.name, storePath: path) }
             var channel: Int?
             if by == "dimension" {
                 // Only `map` reads the channel dimension: merging partials needs no store.
@@ -225,6 +230,15 @@ public enum JobRegistry {
             throw JobError.unknownJob(name: name, known: entries.map(\.name))
         }
         return entry
+    }
+
+    /// Checks that the store has histogram `name` (when its column files are current: they list every name).
+    /// - Throws: `JobError.badArguments` naming the closest names of the store (`UnknownHistogramError`).
+    static func knownHistogram(_ name: String, job: String, storePath: String) throws {
+        let store = try Store(path: storePath, create: false, readOnly: true)
+        guard let columns = try? HistogramColumns.open(store: store, repair: false) else { return }   // payloads decide
+        guard columns.column(named: name).isEmpty else { return }
+        throw JobError.badArguments(job: job, message: "\(UnknownHistogramError(context: "--histogram", name: name, known: columns.names))")
     }
 
     static func noArguments(_ job: String, _ args: [String]) throws {

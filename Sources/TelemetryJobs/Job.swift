@@ -204,24 +204,58 @@ public final class JobPing {
 public struct StoredHistogram: Sendable, Equatable {
     /// Bucket counts.
     public var buckets: [Int64]
-    /// `sum`, `log_sum`, `log_sum_squares`, `sum_squares_lo`, `sum_squares_hi` (as stored; -1 = absent).
-    public var statistics: [Double]
+    /// `sum`, `log_sum`, `log_sum_squares`, `sum_squares_lo`, `sum_squares_hi` as stored (integer or double;
+    /// integer -1 = absent), for exact sums (`HistogramAccumulator`).
+    public var storedStatistics: [HistogramStatistic]
+    /// The five statistics as doubles (-1 = absent).
+    public var statistics: [Double] {
+        storedStatistics.map { statistic in
+            switch statistic {
+            case let .integer(value): Double(value)
+            case let .real(value): value
+            }
+        }
+    }
     /// True when `log_sum` and `log_sum_squares` are both -1: a non-exponential kind (linear, boolean,
     /// flag, enumerated), as the storage converter writes them.
-    public var isLinearFamily: Bool { statistics.count == 5 && statistics[1] == -1 && statistics[2] == -1 }
-    public init(buckets: [Int64], statistics: [Double]) { self.buckets = buckets; self.statistics = statistics }
+    public var isLinearFamily: Bool {
+        let statistics = statistics
+        return statistics.count == 5 && statistics[1] == -1 && statistics[2] == -1
+    }
+    public init(buckets: [Int64], storedStatistics: [HistogramStatistic]) {
+        self.buckets = buckets
+        self.storedStatistics = storedStatistics
+    }
+    public init(buckets: [Int64], statistics: [Double]) {
+        self.init(buckets: buckets, storedStatistics: statistics.map { $0.rounded() == $0 && abs($0) < 9.2e18 ? .integer(Int64($0)) : .real($0) })
+    }
 
-    /// Parses the storage-format array; nil when it has fewer than 5 elements or non-integer buckets.
+    /// This histogram as an accumulator state (one ping).
+    /// - Throws: `HistogramAccumulatorError` (e.g. a statistic that is not finite).
+    public func accumulated() throws -> HistogramAccumulator {
+        try HistogramAccumulator(buckets: buckets, statistics: storedStatistics)
+    }
+
+    /// Parses the storage-format array; nil when it has fewer than 6 elements, non-integer buckets or non-numeric
+    /// statistics (the column files' rule: such an array is not stored as a histogram).
     public init?(_ value: JSONValue) {
-        guard let array = value.arrayValue, array.count >= 5 else { return nil }
+        guard let array = value.arrayValue, array.count >= 6 else { return nil }
         var buckets: [Int64] = []
         buckets.reserveCapacity(array.count - 5)
         for element in array[..<(array.count - 5)] {
-            guard let count = element.integerValue else { return nil }
+            guard case let .int(count) = element else { return nil }
             buckets.append(count)
         }
+        var statistics: [HistogramStatistic] = []
+        for element in array[(array.count - 5)...] {
+            switch element {
+            case let .int(value): statistics.append(.integer(value))
+            case let .double(value): statistics.append(.real(value))
+            default: return nil
+            }
+        }
         self.buckets = buckets
-        self.statistics = array[(array.count - 5)...].map { $0.numberValue ?? -1 }
+        self.storedStatistics = statistics
     }
 }
 

@@ -347,13 +347,7 @@ final class PingReader {
             if let cached = rowIndexes[id] { rows = cached } else { rows = try column.rows(); rowIndexes[id] = rows }
             guard let row = rows.row(of: pingID, hint: hints[id] ?? 0) else { continue }
             hints[id] = row + 1
-            let statistics = rows.statistics(row: row).map { statistic -> Double in
-                switch statistic {
-                case let .integer(value): Double(value)
-                case let .real(value): value
-                }
-            }
-            return StoredHistogram(buckets: rows.counts(row: row), statistics: statistics)
+            return StoredHistogram(buckets: rows.counts(row: row), storedStatistics: rows.statistics(row: row))
         }
         return nil
     }

@@ -243,9 +243,11 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
     /// The rows (ascending) of the pings a job reads: those the filter allows (values matched with
     /// `AllowedValues.allows` on the stored, sanitised values; dimensions by field name) and `whereSQL` keeps.
     ///
-    /// `whereSQL` is evaluated by SQLite: when it reads only indexed columns of `pings`, once per distinct
+    /// `whereSQL` is evaluated by SQLite: when it reads only indexed columns of `pings` and calls only functions
+    /// SQLite marks deterministic (`SQLITE_DETERMINISTIC` in `pragma_function_list`), once per distinct
     /// combination of those columns (an in-memory table), else once per ping on the store (`SELECT ping_id FROM
-    /// pings WHERE (…)`). Both give SQLite's own answer.
+    /// pings WHERE (…)`): `random()`, `randomblob()`, `changes()`, the store's histogram functions… are called per
+    /// ping, as in `query`. Both give SQLite's own answer.
     /// - Throws: `StoreError.sqlite` for a `whereSQL` SQLite rejects; `PingIndexError.unknownDimension`.
     public func select(filter: DimensionSchema?, whereSQL: String?, store: Store) throws -> [Int32] {
         var allowedCodes: [(column: Int, allowed: [Bool])] = []
@@ -266,7 +268,8 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
         }
         guard let whereSQL, !whereSQL.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return rows }
         if let read = try readColumns(whereSQL: whereSQL, store: store),
-           let indexed = Optional(read.compactMap { columns.firstIndex(of: $0) }), indexed.count == read.count {
+           try Self.allDeterministic(read.functions, on: store.connection),
+           let indexed = Optional(read.columns.compactMap { columns.firstIndex(of: $0) }), indexed.count == read.columns.count {
             return try selectByTuples(rows, columns: indexed, whereSQL: whereSQL)
         }
         let statement = try store.connection.prepare("SELECT ping_id FROM pings WHERE \(Self.condition(whereSQL)) ORDER BY ping_id")
@@ -280,9 +283,10 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
         return kept
     }
 
-    /// The `pings` columns `whereSQL` reads, or nil when it reads anything else (another table, `ping_id`).
-    private func readColumns(whereSQL: String, store: Store) throws -> [String]? {
-        final class Reads { var columns: Set<String> = []; var other = false; var selects = 0 }
+    /// The `pings` columns `whereSQL` reads and the functions it calls (lower-cased), or nil when it reads anything
+    /// else (another table, `ping_id`).
+    private func readColumns(whereSQL: String, store: Store) throws -> (columns: [String], functions: Set<String>)? {
+        final class Reads { var columns: Set<String> = []; var functions: Set<String> = []; var other = false; var selects = 0 }
         let reads = Reads()
         let user = Unmanaged.passUnretained(reads).toOpaque()
         sqlite3_set_authorizer(store.connection.handle, { user, action, table, column, _, _ in
@@ -294,14 +298,31 @@ public final class PingIndex: @unchecked Sendable {   // immutable after init
                 let columnName = column.map { String(cString: $0) } ?? ""
                 if tableName == "pings" && !columnName.isEmpty && columnName != "ping_id" { reads.columns.insert(columnName) } else { reads.other = true }
             case SQLITE_SELECT: reads.selects += 1   // more than one: a subquery, which must see the real table
-            case SQLITE_FUNCTION: break
+            case SQLITE_FUNCTION:   // the function's name is the second argument
+                if let column { reads.functions.insert(String(cString: column).lowercased()) } else { reads.other = true }
             default: reads.other = true
             }
             return SQLITE_OK
         }, user)
         defer { sqlite3_set_authorizer(store.connection.handle, nil, nil) }
         try Self.checkSingleExpression(whereSQL, on: store.connection)
-        return withExtendedLifetime(reads) { reads.other || reads.selects > 1 ? nil : reads.columns.sorted() }
+        return withExtendedLifetime(reads) { reads.other || reads.selects > 1 ? nil : (reads.columns.sorted(), reads.functions) }
+    }
+
+    /// True when SQLite marks every function named in `functions` deterministic on `connection`: every overload of
+    /// the name carries `SQLITE_DETERMINISTIC` (0x800) in `pragma_function_list` (built-in and the store's own
+    /// functions alike). A name the list lacks, or a SQLite without the pragma, counts as non-deterministic:
+    /// evaluating per ping is always right, per distinct combination only for deterministic functions.
+    /// - Throws: never for a missing pragma; `StoreError` only from `Statement` misuse.
+    static func allDeterministic(_ functions: Set<String>, on connection: Connection) throws -> Bool {
+        guard !functions.isEmpty else { return true }
+        guard let statement = try? connection.prepare(
+            "SELECT lower(name), min(flags & 2048) FROM pragma_function_list GROUP BY lower(name)") else { return false }
+        var deterministic = Set<String>()
+        while try statement.step() {
+            if statement.columnInt64(1) != 0, let name = statement.columnText(0) { deterministic.insert(name) }
+        }
+        return functions.isSubset(of: deterministic)
     }
 
     /// `whereSQL` as the condition of a query on `pings`, on lines of its own so that a trailing `--` comment

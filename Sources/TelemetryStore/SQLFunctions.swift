@@ -68,6 +68,16 @@ final class HistogramSQLContext {
         return opened
     }
 
+    /// The columns (one per layout) of histogram `name`.
+    /// - Throws: `UnknownHistogramError` when the store has no histogram of that name (with the closest names,
+    ///   `HistogramNames`); the errors of `current()`.
+    func known(_ name: String, function: String) throws -> [HistogramColumn] {
+        let columns = try current()
+        let found = columns.column(named: name)
+        guard found.isEmpty else { return found }
+        throw UnknownHistogramError(context: function, name: name, known: columns.names)
+    }
+
     /// Registers `histogram_sum`, `histogram_count`, `histogram_layout`, `histogram_mean`, `histogram_summary` and
     /// `histogram_percentile` and `histogram_kind` on `connection`.
     func register(on connection: Connection) throws {
@@ -97,44 +107,6 @@ final class HistogramSQLContext {
     }
 }
 
-/// Sums of the five statistics of a group (`histogram_sum` semantics, docs/sql.md): per statistic an integer sum, a
-/// double sum, whether any input was a double (or the integer sum overflowed), whether any input was absent (-1).
-/// A value type mutated through one `mutating` call per row (no per-element exclusivity checks).
-struct StatisticSums {
-    var integer: (Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0)
-    var real: (Double, Double, Double, Double, Double) = (0, 0, 0, 0, 0)
-    var isReal: UInt8 = 0
-    var absent: UInt8 = 0
-
-    mutating func add(_ index: Int, _ statistic: HistogramStatistic) {
-        let bit = UInt8(1) << UInt8(index)
-        switch statistic {
-        case let .integer(value):
-            if value == -1 { absent |= bit; return }
-            withUnsafeMutableBytes(of: &integer) { raw in
-                let slot = raw.baseAddress!.assumingMemoryBound(to: Int64.self) + index
-                let (sum, overflow) = slot.pointee.addingReportingOverflow(value)
-                if overflow { isReal |= bit } else { slot.pointee = sum }
-            }
-            withUnsafeMutableBytes(of: &real) { $0.baseAddress!.assumingMemoryBound(to: Double.self)[index] += Double(value) }
-        case let .real(value):
-            isReal |= bit
-            withUnsafeMutableBytes(of: &real) { $0.baseAddress!.assumingMemoryBound(to: Double.self)[index] += value }
-        }
-    }
-
-    /// `sum, log_sum, log_sum_squares, sum_squares_lo, sum_squares_hi` as JSON numbers (-1 when absent).
-    var jsonNumbers: [String] {
-        let integers = [integer.0, integer.1, integer.2, integer.3, integer.4]
-        let reals = [real.0, real.1, real.2, real.3, real.4]
-        return (0..<5).map { index in
-            let bit = UInt8(1) << UInt8(index)
-            if absent & bit != 0 { return "-1" }
-            return isReal & bit != 0 ? reals[index].description : String(integers[index])
-        }
-    }
-}
-
 /// Per-group state of `histogram_sum`: element-wise sums over the rows of one column (one layout).
 final class HistogramSumState {
     var column: HistogramColumn? {
@@ -143,8 +115,9 @@ final class HistogramSumState {
     /// The column's validated row index, fetched once per group (`start`).
     var rowIndex: HistogramRows?
     var started = false
-    var buckets: [Int64] = []
-    var statistics = StatisticSums()
+    /// The group's sums (the one accumulator: `HistogramAccumulator`).
+    var sums = HistogramAccumulator()
+    /// Pings summed (`histogram_count`: pings counted).
     var pings = 0
     var hint = 0
     var error: String?
@@ -173,17 +146,12 @@ final class HistogramSumState {
     }
 
     func add(row: Int) {
-        guard let column, let rows = rowIndex, buckets.count >= rows.bucketCount else { return }
-        let overflowed = buckets.withUnsafeMutableBufferPointer { rows.addCounts(row: row, into: $0.baseAddress!) }
-        if let bucketIndex = overflowed { error = "histogram_sum: bucket \(bucketIndex) of \(column.name) overflows int64"; return }
-        rows.forEachStatistic(row: row) { statistics.add($0, $1) }
-        pings += 1
+        guard let column, let rows = rowIndex else { return }
+        do { try sums.add(row: row, of: rows); pings += 1 } catch { self.error = "histogram_sum: \(column.name): \(error)" }
     }
 
     /// `[b0…b(n-1), sum, log_sum, log_sum_squares, sum_squares_lo, sum_squares_hi]` as JSON text.
-    var json: String {
-        "[" + (buckets.map(String.init) + statistics.jsonNumbers).joined(separator: ",") + "]"
-    }
+    var json: String { sums.description }
 }
 
 private func sumState(_ ctx: OpaquePointer?, create: Bool) -> HistogramSumState? {
@@ -215,7 +183,7 @@ private func start(_ state: HistogramSumState, _ ctx: OpaquePointer?, _ argc: In
     state.context = context
     guard let name = text(argv[1]) else { state.error = "histogram_sum: the histogram name must be text"; return }
     let columns: [HistogramColumn]
-    do { columns = try context.current().column(named: name) } catch { state.error = "\(error)"; return }
+    do { columns = try context.known(name, function: "histogram_sum") } catch { state.error = "\(error)"; return }
     if argc >= 3 {
         guard sqlite3_value_type(argv[2]) == SQLITE_INTEGER else {
             state.error = "histogram_sum: the bucket count (third argument) must be an integer"
@@ -230,7 +198,7 @@ private func start(_ state: HistogramSumState, _ ctx: OpaquePointer?, _ argc: In
         state.column = columns.first
     }
     if let column = state.column {
-        state.buckets = Array(repeating: 0, count: column.bucketCount)
+        state.sums = HistogramAccumulator(bucketCount: column.bucketCount)
         do { state.rowIndex = try column.rows() } catch { state.error = "\(error)" }   // damaged rows: an error, never a partial sum
     }
 }
@@ -256,7 +224,7 @@ private let histogramCountStep: @convention(c) (OpaquePointer?, Int32, UnsafeMut
         state.started = true
         guard let context = sqlite3_user_data(ctx).map({ Unmanaged<HistogramSQLContext>.fromOpaque($0).takeUnretainedValue() }),
               let name = text(argv[1]) else { state.error = "histogram_count: the histogram name must be text"; return }
-        do { state.allColumns = try context.current().column(named: name) } catch { state.error = "\(error)"; return }
+        do { state.allColumns = try context.known(name, function: "histogram_count") } catch { state.error = "\(error)"; return }
         state.hints = Array(repeating: 0, count: state.allColumns.count)
         do { state.allRows = try state.allColumns.map { try $0.rows() } } catch { state.error = "\(error)"; return }
     }
@@ -282,7 +250,7 @@ private let histogramLayout: @convention(c) (OpaquePointer?, Int32, UnsafeMutabl
     }
     let pingID = sqlite3_value_int64(argv[0])
     do {
-        for column in try context.current().column(named: name) where try column.rows().row(of: pingID) != nil {
+        for column in try context.known(name, function: "histogram_layout") where try column.rows().row(of: pingID) != nil {
             sqlite3_result_int64(ctx, Int64(column.bucketCount)); return
         }
         sqlite3_result_null(ctx)
@@ -363,7 +331,7 @@ private func startSummary(_ state: HistogramSummaryState, _ ctx: OpaquePointer?,
     state.name = name
     do {
         state.definitions = try context.definitions()
-        let columns = try context.current().column(named: name)
+        let columns = try context.known(name, function: "histogram_summary")
         if argc < 4 && columns.count > 1 {
             state.sum.error = "histogram_summary: \(name) has several layouts (bucket counts \(columns.map { String($0.bucketCount) }.joined(separator: " and "))); "
                 + "pass the bucket count, histogram_summary(ping_id, '\(name)', revision, n), or GROUP BY histogram_layout(ping_id, '\(name)')"
@@ -427,7 +395,7 @@ private let histogramSummaryFinal: @convention(c) (OpaquePointer?) -> Void = { c
         return
     }
     guard state.sum.pings > 0 else { sqlite3_result_null(ctx); return }
-    let counts = state.sum.buckets
+    let counts = state.sum.sums.buckets
     let definition = state.bounds.definition
     var out = "{\"name\":" + jsonQuoted(state.name)
     out += ",\"buckets\":[" + counts.map { String($0) }.joined(separator: ",") + "]"

@@ -114,12 +114,28 @@ struct StoreAnswers: Equatable {
 
         let histogram = try CLI.run(["job", "histogram-by-channel", "--histogram", "GC_MS", "--store", store])
         #expect(histogram.status == 0, "\(histogram.stderr)", sourceLocation: sourceLocation)
+        // One row per channel and layout: `channel` alone, or `channel [n buckets]` when the channel's pings carry
+        // several layouts; the value is the storage-format sum (n buckets, then the five statistics).
         var j2: [String: Int] = [:]
+        var rows = 0
         for line in histogram.stdout.split(separator: "\n") {
-            let fields = line.split(separator: "\t")
-            guard fields.count == 2, let sums = try JSONSerialization.jsonObject(with: Data(fields[1].utf8)) as? [Int] else { continue }
-            for (index, sum) in sums.enumerated() { j2["\(fields[0])|\(sums.count)|\(index)"] = sum }
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard fields.count == 2 else { continue }
+            let array = try #require(try JSONSerialization.jsonObject(with: Data(fields[1].utf8)) as? [NSNumber], "\(line)",
+                                     sourceLocation: sourceLocation)
+            let bucketCount = array.count - 5
+            var channel = String(fields[0])
+            if let open = channel.range(of: " [", options: .backwards), channel.hasSuffix(" buckets]") {
+                #expect(channel[open.upperBound...] == "\(bucketCount) buckets]", "\(line)", sourceLocation: sourceLocation)
+                channel = String(channel[..<open.lowerBound])
+            }
+            for (index, sum) in array.prefix(bucketCount).enumerated() {
+                #expect(j2.updateValue(sum.intValue, forKey: "\(channel)|\(bucketCount)|\(index)") == nil, "\(line)",
+                        sourceLocation: sourceLocation)
+            }
+            rows += 1
         }
+        #expect(rows > 0, "\(histogram.stdout)", sourceLocation: sourceLocation)
         #expect(j2 == reference.j2, sourceLocation: sourceLocation)
     }
 

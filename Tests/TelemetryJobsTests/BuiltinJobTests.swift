@@ -41,7 +41,7 @@ struct BuiltinJobTests {
     @Test(arguments: DataSet.allCases)
     func histogramByChannelEqualsItsSQLTwin(_ dataSet: DataSet) async throws {
         let store = try dataSet.store()
-        let names = dataSet == .sample ? ["SAMPLE_GC_MS", "SAMPLE_TABS_OPEN", "NO_SUCH_HISTOGRAM"] : ["GC_MS", "CYCLE_COLLECTOR"]
+        let names = dataSet == .sample ? ["SAMPLE_GC_MS", "SAMPLE_TABS_OPEN"] : ["GC_MS", "CYCLE_COLLECTOR"]
         for name in names {
             let result = try await JobRegistry.entry(named: "histogram-by-channel").run(["--histogram", name], store.path, JobOptions())
             let sql = try store.twin("job_histogram_by_channel.sql", parameters: ["histogram": .text(name)])
@@ -99,6 +99,69 @@ struct BuiltinJobTests {
         for record in byKind.records { #expect(heuristic.records.contains(record)) }   // same sums where both count
     }
 
+    /// A store whose histogram H comes in two layouts (3 and 4 buckets; hazard BR-21), one channel with both.
+    static func mixedLayoutStore() throws -> ImportedStore {
+        let tree = TemporaryDirectory("jobs-mixed-layouts")
+        let histograms = [
+            ("nightly", #"{"H":[1,2,3,0.5,-1,-1,0,0],"E":[4,0,1,-1,-1,0,0]}"#),
+            ("nightly", #"{"H":[1,1,1,5,2.25,-1,-1,0,0],"E":[0,0,0,1,-1,-1,0,0]}"#),
+            ("nightly", #"{"H":[0,0,7,0.25,-1,-1,0,0]}"#),
+            ("beta", #"{"H":[2,0,0,9,3,-1,-1,1,0]}"#),
+            ("beta", #"{"H":[1,0,0,1,1,-1,-1,1,0]}"#),
+        ]
+        for (index, (channel, json)) in histograms.enumerated() {
+            let ping = "doc-\(index)\t{\"ver\":2,\"info\":{\"OS\":\"Linux\",\"appUpdateChannel\":\"\(channel)\"},\"histograms\":\(json)}\n"
+            try tree.write("saved_session/Firefox/\(channel)/22.0a1/20130226031002.2013101\(index).v2.log", text: ping)
+        }
+        return try ImportedStore(root: tree.path)
+    }
+
+    /// Failure 7 of issue 11: the jobs zero-padded mixed layouts while SQL refused them. Every built-in job and its
+    /// twin give the same answer on a store with mixed layouts, grouped by layout with the statistics summed.
+    @Test func everyBuiltinEqualsItsSQLTwinOnMixedLayouts() async throws {
+        let store = try Self.mixedLayoutStore()
+        let runs = Self.twins + [
+            ("histogram-by-channel", ["--histogram", "H"], "job_histogram_by_channel.sql", ["histogram": .text("H")], false),
+            ("histogram-by-channel", ["--histogram", "H", "--by", "info"], "job_histogram_by_info_channel.sql", ["histogram": .text("H")], false),
+        ]
+        #expect(Set(runs.map(\.job)) == Set(JobRegistry.entries.map(\.name)), "every built-in job has its twin here")
+        for twin in runs {
+            let result = try await JobRegistry.entry(named: twin.job).run(twin.args, store.path, JobOptions(mappers: 2, minimumPartitionPings: 1))
+            var sql = try store.twin(twin.script, parameters: twin.parameters)
+            var records = result.records
+            if twin.sorted {
+                records.sort { ($0.key, $0.value) < ($1.key, $1.value) }
+                sql.sort { ($0.key, $0.value) < ($1.key, $1.value) }
+            }
+            #expect(records == sql, "\(twin.job) \(twin.args)")
+        }
+        let byChannel = try await JobRegistry.entry(named: "histogram-by-channel").run(["--histogram", "H"], store.path, JobOptions())
+        #expect(byChannel.records.map { "\($0.key)=\($0.value)" } == [
+            "beta=[3,0,0,10,4,-1,-1,2,0]",
+            "nightly [3 buckets]=[1,2,10,0.75,-1,-1,0,0]",
+            "nightly [4 buckets]=[1,1,1,5,2.25,-1,-1,0,0]",
+        ])
+        let distribution = try await JobRegistry.entry(named: "histogram-distribution").run([], store.path, JobOptions())
+        #expect(distribution.records.map { "\($0.key)=\($0.value)" } == [
+            "E [2 buckets]=[4,0,1,-1,-1,0,0]", "E [3 buckets]=[0,0,0,1,-1,-1,0,0]",
+            "H [3 buckets]=[1,2,10,0.75,-1,-1,0,0]", "H [4 buckets]=[4,1,1,15,6.25,-1,-1,2,0]",
+        ])
+    }
+
+    /// Issue 11 item 8: `--histogram` with a misspelt name summed nothing and exited 0; now it is an error naming
+    /// the closest names of the store.
+    @Test func unknownHistogramNameIsAnErrorNamingTheClosest() async throws {
+        let store = try ImportedStore.sample()
+        await #expect {
+            _ = try await JobRegistry.entry(named: "histogram-by-channel").run(["--histogram", "SAMPLE_GC_MSS"], store.path, JobOptions())
+        } throws: { error in
+            "\(error)".contains("histogram-by-channel: --histogram: no histogram named SAMPLE_GC_MSS in the store; closest: SAMPLE_GC_MS")
+        }
+        #expect { _ = try store.twin("job_histogram_by_channel.sql", parameters: ["histogram": .text("SAMPLE_GC_MSS")]) } throws: { error in
+            "\(error)".contains("closest: SAMPLE_GC_MS")
+        }
+    }
+
     @Test func sampleNumbersMatchExpectedJSON() async throws {
         let store = try ImportedStore.sample()
         let expected = try SampleExpectations.load()
@@ -119,10 +182,10 @@ struct BuiltinJobTests {
         let name = try #require(totals["name"] as? String)
         let bucketSums = try #require(totals["bucket_sums"] as? [NSNumber]).map(\.int64Value)
         let byChannel = try await JobRunner.run(HistogramByChannelJob(histogram: name, channelIndex: 2), storePath: store.path)
-        var overall = BucketSum()
-        for record in byChannel.records {
-            let buckets = try #require(try JSONSerialization.jsonObject(with: Data(record.value.utf8)) as? [NSNumber])
-            try overall.step(buckets.map(\.int64Value))
+        var overall = HistogramAccumulator()
+        for record in byChannel.records {   // storage-format sums: buckets, then 5 statistics
+            let array = try #require(try JSONSerialization.jsonObject(with: Data(record.value.utf8)) as? [NSNumber])
+            try overall.add(buckets: array.dropLast(5).map(\.int64Value), statistics: array.suffix(5).map { .integer($0.int64Value) })
         }
         #expect(overall.buckets == bucketSums)
     }

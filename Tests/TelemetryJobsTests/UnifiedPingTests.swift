@@ -8,7 +8,7 @@ import TelemetryTestSupport
 /// document id (the seed's KeyError on `info.OS`); histogram jobs find `payload.histograms`; twins agree.
 struct UnifiedPingTests {
     static let classic = #"{"ver":2,"info":{"OS":"WINNT","reason":"saved-session"},"histograms":{"B":[3,4,1,-1,-1,0,0],"E":[1,2,7,1.5,2.5,-1,-1]}}"#
-    static let unified = #"{"version":4,"type":"main","payload":{"info":{"reason":"saved-session"},"histograms":{"B":[1,1,5,9,1,-1,-1,0,0]}},"environment":{"system":{"os":{"name":"Linux"}}}}"#
+    static let unified = #"{"version":4,"type":"main","payload":{"info":{"reason":"saved-session"},"histograms":{"B":[1,1,9,-1,-1,0,0]}},"environment":{"system":{"os":{"name":"Linux"}}}}"#
 
     static func store() throws -> ImportedStore {
         let directory = TemporaryDirectory("jobs-unified")
@@ -31,10 +31,10 @@ struct UnifiedPingTests {
         }
 
         let histograms = try await JobRunner.run(HistogramDistributionJob(), storePath: store.path)
-        #expect(histograms.records == [OutputRecord(key: "B", value: "[4,5,5,9]")])
+        #expect(histograms.records == [OutputRecord(key: "B", value: "[4,5,10,-1,-1,0,0]")])
         #expect(histograms.records == (try store.twin("job_histogram_distribution.sql")))
         let byChannel = try await JobRegistry.entry(named: "histogram-by-channel").run(["--histogram", "B"], store.path, JobOptions())
-        #expect(byChannel.records == [OutputRecord(key: "nightly", value: "[4,5,5,9]")])
+        #expect(byChannel.records == [OutputRecord(key: "nightly", value: "[4,5,10,-1,-1,0,0]")])
         #expect(byChannel.records == (try store.twin("job_histogram_by_channel.sql", parameters: ["histogram": .text("B")])))
     }
 }

@@ -123,8 +123,10 @@ struct HistogramBoundsTests {
         #expect(try fixture.double("SELECT histogram_percentile(NULL, 50)") == nil)
         #expect(try fixture.double("SELECT histogram_percentile(\(summary), NULL)") == nil)
         #expect(try fixture.double("SELECT histogram_percentile(\(summary), 50)") == 1.5)   // 0.5 of bucket 1's one value
-        // No ping carries the name: NULL, like histogram_sum.
-        #expect(try fixture.store.rows("SELECT histogram_summary(ping_id, 'NOPE', revision) FROM pings") == [["NULL"]])
+        // No ping of the store carries the name: an error naming it, like histogram_sum (issue 11 item 8).
+        #expect {
+            try fixture.store.query("SELECT histogram_summary(ping_id, 'NOPE', revision) FROM pings")
+        } throws: { "\($0)".contains("histogram_summary: no histogram named NOPE in the store") }
     }
 
     // MARK: Reasons

@@ -44,8 +44,10 @@ struct HistogramSQLTests {
         let mean = try #require(Double(try store.rows("SELECT histogram_mean(histogram_sum(ping_id, 'SAMPLE_GC_MS')) FROM pings")[0][0]))
         let wantBuckets = try #require(totals["bucket_sums"] as? [NSNumber]).map(\.doubleValue)
         #expect(abs(mean - (totals["sum"] as! NSNumber).doubleValue / wantBuckets.reduce(0, +)) < 1e-9)
-        // A histogram no ping has: NULL sum, 0 count.
-        #expect(try store.rows("SELECT histogram_sum(ping_id, 'NOPE'), histogram_count(ping_id, 'NOPE') FROM pings") == [["NULL", "0"]])
+        // A histogram no ping of the store has: an error naming it (issue 11 item 8; was NULL and 0).
+        #expect { _ = try store.query("SELECT histogram_count(ping_id, 'NOPE') FROM pings") } throws: { error in
+            "\(error)".contains("histogram_count: no histogram named NOPE in the store")
+        }
     }
 
     /// Rows reaching the aggregates in any order (an index led by other columns, a sorted subquery) give the
@@ -136,5 +138,30 @@ struct HistogramSQLTests {
         _ = try fixture.importAll()
         let store = try fixture.openStore()
         #expect(try store.rows("SELECT histogram_sum(ping_id, 'H') FROM pings") == [["[2,2,4,3.5,7.25,-1,-1,8]"]])
+    }
+
+    /// Issue 11 item 8: a misspelt histogram name was NULL / 0 with no warning; now every histogram_* function fails
+    /// naming the closest names of the store (edit distance up to 3, case-insensitive).
+    @Test func unknownHistogramNameIsAnErrorNamingTheClosest() throws {
+        let fixture = LayoutFixture()
+        try fixture.write(LayoutFixture.layoutPath(), text: line("a", #"{"ver":2,"histograms":{"GC_MS":[1,2,3,-1,-1,0,0],"GC_MAX_PAUSE_MS":[1,0,1,-1,-1,0,0],"CYCLE_COLLECTOR":[1,0,5,-1,-1,0,0]}}"#))
+        _ = try fixture.importAll()
+        let store = try fixture.openStore()
+        for sql in ["SELECT histogram_sum(ping_id, 'GC_MSS') FROM pings", "SELECT histogram_sum(ping_id, 'GC_MSS', 2) FROM pings",
+                    "SELECT histogram_count(ping_id, 'GC_MSS') FROM pings", "SELECT histogram_layout(ping_id, 'GC_MSS') FROM pings",
+                    "SELECT histogram_summary(ping_id, 'GC_MSS', revision) FROM pings"] {
+            #expect {
+                _ = try store.query(sql)
+            } throws: { error in
+                "\(error)".contains("no histogram named GC_MSS in the store; closest: GC_MS") && !"\(error)".contains("CYCLE_COLLECTOR")
+            }
+        }
+        #expect { _ = try store.query("SELECT histogram_sum(ping_id, 'gc_ms') FROM pings") } throws: { error in "\(error)".contains("closest: GC_MS") }
+        #expect { _ = try store.query("SELECT histogram_sum(ping_id, 'NOTHING_LIKE_IT') FROM pings") } throws: { error in
+            "\(error)".contains("no histogram named NOTHING_LIKE_IT in the store (no name within 3 edits among its 3 histogram names)")
+        }
+        // A known name on a group with no such ping stays NULL / 0 (not a typo).
+        #expect(try store.rows("SELECT histogram_sum(ping_id, 'GC_MS'), histogram_count(ping_id, 'GC_MS') FROM pings WHERE ping_id < 0") == [["NULL", "0"]])
+        #expect(HistogramNames.closest(to: "GC_MS", in: ["GC_MS_X", "GC_MAX_PAUSE_MS", "GCMS", "G"]) == ["GCMS", "GC_MS_X"])
     }
 }

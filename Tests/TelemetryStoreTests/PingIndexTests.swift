@@ -129,6 +129,40 @@ struct PingIndexTests {
         #expect(!expected.isEmpty)
     }
 
+    /// Failure 6 of issue 11: a condition calling a non-deterministic function was evaluated once per distinct
+    /// combination of the indexed columns it reads, so `random() < 0.1 AND appUpdateChannel = 'beta'` kept all of
+    /// the beta pings or none. It is now evaluated per ping, as `query` does: the kept share is binomial.
+    /// (`random()` is a signed 64-bit integer: `random() < 0.1` holds for half of the pings, `abs(random()) % 10 = 0`
+    /// for a tenth.) Bounds: 6 standard deviations of Binomial(2000, p).
+    @Test func nonDeterministicWhereIsEvaluatedPerPing() throws {
+        let fixture = LayoutFixture()
+        var beta = "", release = ""
+        for number in 0..<2000 { beta += line("b\(number)", #"{"ver":2,"info":{"OS":"Linux"},"histograms":{}}"#) }
+        for number in 0..<50 { release += line("r\(number)", #"{"ver":2,"info":{"OS":"Linux"},"histograms":{}}"#) }
+        try fixture.write(LayoutFixture.layoutPath(channel: "beta"), text: beta)
+        try fixture.write(LayoutFixture.layoutPath(channel: "release"), text: release)
+        _ = try fixture.importAll()
+        let store = try fixture.openStore()
+        let index = try PingIndex.current(store: store)
+        for (condition, share) in [("random() < 0.1 AND appUpdateChannel = 'beta'", 0.5),
+                                   ("abs(random()) % 10 = 0 AND appUpdateChannel = 'beta'", 0.1),
+                                   ("appUpdateChannel = 'beta' AND hex(randomblob(1)) < '1A'", 26.0 / 256)] {
+            let kept = try index.select(filter: nil, whereSQL: condition, store: store)
+            let query = try #require(try store.int("SELECT count(*) FROM pings WHERE \(condition)"))
+            let (mean, deviation) = (2000 * share, (2000 * share * (1 - share)).squareRoot())
+            for count in [Double(kept.count), Double(query)] {
+                #expect(abs(count - mean) < 6 * deviation, "\(condition): kept \(count) of 2000 (query \(query))")
+            }
+            #expect(kept.allSatisfy { index.value(row: Int($0), column: index.columns.firstIndex(of: "appUpdateChannel")!) == "beta" })
+        }
+        // Deterministic functions still go per distinct combination, with the same answer as SQLite.
+        #expect(try PingIndex.allDeterministic(["lower", "coalesce", "abs"], on: store.connection))
+        #expect(try !PingIndex.allDeterministic(["lower", "random"], on: store.connection))
+        #expect(try !PingIndex.allDeterministic(["changes"], on: store.connection))
+        #expect(try !PingIndex.allDeterministic(["histogram_kind"], on: store.connection))
+        #expect(try !PingIndex.allDeterministic(["no_such_function"], on: store.connection))
+    }
+
     @Test func filterSelectionMatchesTheFilterSemantics() throws {
         let fixture = LayoutFixture()
         let store = try sampleStore(fixture)
