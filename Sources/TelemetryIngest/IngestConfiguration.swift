@@ -55,13 +55,49 @@ public struct IngestConfiguration: Sendable, Equatable {
     public var queueCapacityBytes = 64 << 20
     /// Event-loop threads (default: one per core).
     public var eventLoopThreads = System.coreCount
-    /// A connection that sends nothing for this long is closed.
+    /// A connection that sends nothing for this long is closed (answered 408 first when a request is in progress).
     public var idleTimeout: Duration = .seconds(30)
+    /// A request head (request line and headers) not complete this long after the connection was accepted — or,
+    /// on a keep-alive connection, after the first byte of the next request — is answered 408 and its connection
+    /// closed (a new connection that sent nothing is closed without an answer).
+    public var headTimeout: Duration = .seconds(10)
     /// A request whose body is not complete this long after its head is answered 408 and its connection closed.
-    public var requestTimeout: Duration = .seconds(60)
+    public var requestTimeout: Duration = .seconds(30)
+    /// The minimum rate of a request head or body in progress, bytes per second; 0 turns the rule off. After
+    /// `minRateGrace` from the start of the head or body, every `minRateWindow` must bring at least
+    /// `minBytesPerSecond × minRateWindow` bytes, else the request is answered 408 and its connection closed.
+    public var minBytesPerSecond = 500
+    /// How long a head or body may go before the minimum rate applies.
+    public var minRateGrace: Duration = .seconds(5)
+    /// The window the minimum rate is measured over.
+    public var minRateWindow: Duration = .seconds(5)
+    /// The most client connections open at once; nil: `defaultMaxConnections(...)` for this process's
+    /// `RLIMIT_NOFILE`. A new connection over the cap sheds the oldest idle one (`docs/ingest.md`).
+    public var maxConnections: Int?
 
     /// The seed's defaults (§7.3) with TelemetryEngine's additions at their defaults.
     public init() {}
+
+    /// The connection cap in effect: `maxConnections`, or the default derived from `RLIMIT_NOFILE`.
+    public var effectiveMaxConnections: Int {
+        maxConnections ?? Self.defaultMaxConnections(openFileLimit: Self.openFileLimit(),
+                                                     eventLoopThreads: eventLoopThreads, writers: writers)
+    }
+
+    /// The default connection cap for a process allowed `openFileLimit` descriptors: the limit less a reserve of
+    /// 64 + 4 per event-loop thread and writer (standard streams, the listening socket, each loop's epoll, eventfd
+    /// and timerfd, log files, the stats log, conversions), at least 16 and at most 10,000.
+    public static func defaultMaxConnections(openFileLimit: Int, eventLoopThreads: Int, writers: Int) -> Int {
+        let reserve = 64 + 4 * (eventLoopThreads + writers)
+        return min(10_000, max(16, openFileLimit - reserve))
+    }
+
+    /// This process's soft `RLIMIT_NOFILE` (`Int.max` when unlimited or unreadable).
+    public static func openFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return Int.max }   // rlim_t.max: RLIM_INFINITY
+        return Int(clamping: limit.rlim_cur)
+    }
 
     /// The raw-log version the server writes: v2 when `includeRequestIP`.
     public var version: RawLogVersion { includeRequestIP ? .v2 : .v1 }
@@ -106,13 +142,19 @@ public struct IngestConfiguration: Sendable, Equatable {
         try require((1...256).contains(eventLoopThreads), "threads", "must be 1–256")
         try require(idleTimeout >= .milliseconds(1), "idle_timeout_ms", "must be positive")
         try require(requestTimeout >= .milliseconds(1), "request_timeout_ms", "must be positive")
+        try require(headTimeout >= .milliseconds(1), "head_timeout_ms", "must be positive")
+        try require((0...1_000_000_000).contains(minBytesPerSecond), "min_bytes_per_second", "must be 0–1000000000")
+        try require(minRateGrace >= .zero, "min_rate_grace_ms", "must not be negative")
+        try require(minRateWindow >= .milliseconds(1), "min_rate_window_ms", "must be positive")
+        try require(maxConnections.map { $0 >= 1 } ?? true, "max_connections", "must be positive")
     }
 
     /// Reads a JSON configuration file like the seed's `http/server_config.json` (`spec/raw-log.md` §7.3) on top
     /// of `self`: the seed's keys (`motd`, `port`, `url_prefix`, `max_data_length`, `max_path_length`,
     /// `max_ip_length`, `include_request_ip`, `log_path`, `log_base`, `max_log_size`, `max_log_age_ms`,
     /// `stats_log_file`) and TelemetryEngine's (`host`, `fsync`, `fsync_interval_ms`, `writers`, `queue_bytes`,
-    /// `threads`, `idle_timeout_ms`, `request_timeout_ms`). Unknown keys are ignored, as the seed did; a key
+    /// `threads`, `idle_timeout_ms`, `head_timeout_ms`, `request_timeout_ms`, `min_bytes_per_second`,
+    /// `min_rate_grace_ms`, `min_rate_window_ms`, `max_connections`). Unknown keys are ignored, as the seed did; a key
     /// of the wrong type is an error. A config without `motd` keeps "Telemetry Server" as the message.
     /// - Throws: `IngestError.invalidConfiguration` when the file cannot be read, is not a JSON object, or a key
     ///   has the wrong type.
@@ -164,6 +206,11 @@ public struct IngestConfiguration: Sendable, Equatable {
         if let v = file.threads { copy.eventLoopThreads = v }
         if let v = file.idle_timeout_ms { copy.idleTimeout = .milliseconds(v) }
         if let v = file.request_timeout_ms { copy.requestTimeout = .milliseconds(v) }
+        if let v = file.head_timeout_ms { copy.headTimeout = .milliseconds(v) }
+        if let v = file.min_bytes_per_second { copy.minBytesPerSecond = v }
+        if let v = file.min_rate_grace_ms { copy.minRateGrace = .milliseconds(v) }
+        if let v = file.min_rate_window_ms { copy.minRateWindow = .milliseconds(v) }
+        if let v = file.max_connections { copy.maxConnections = v }
         return copy
     }
 }
@@ -191,6 +238,11 @@ private struct SeedConfigFile: Decodable {
     var threads: Int?
     var idle_timeout_ms: Int64?
     var request_timeout_ms: Int64?
+    var head_timeout_ms: Int64?
+    var min_bytes_per_second: Int?
+    var min_rate_grace_ms: Int64?
+    var min_rate_window_ms: Int64?
+    var max_connections: Int?
 }
 
 extension Duration {

@@ -15,6 +15,8 @@ final class IngestContext: Sendable {
     let log: @Sendable (String) -> Void
     /// The text of `GET /metrics`.
     let metricsText: @Sendable () -> String
+    /// The slow-client rules every connection's `ConnectionGuard` enforces.
+    let connectionPolicy: ConnectionPolicy
     private let lastIPWarningNanos = NIOLockedValueBox<UInt64>(0)
 
     init(configuration: IngestConfiguration, metrics: IngestMetrics, statsLog: StatsLog?,
@@ -25,6 +27,7 @@ final class IngestContext: Sendable {
         self.statsLog = statsLog
         self.log = log
         self.metricsText = metricsText
+        self.connectionPolicy = ConnectionPolicy(configuration)
     }
 
     /// The seed logged every over-long IP; this logs at most one line every 10 s.
@@ -48,6 +51,9 @@ final class IngestContext: Sendable {
 /// of the body is then read and dropped, and the connection stays usable — except after `Expect: 100-continue`
 /// (the client may never send the body) and after 400/408, where the connection is closed.
 ///
+/// Tells the connection's `ConnectionGuard` (the first handler of the pipeline) where the request is, and answers
+/// the guard's `SlowRequestEvent`s: 408 and close (`docs/ingest.md` "Timeouts and limits").
+///
 /// - Important: Not `Sendable`; lives on its channel's event loop.
 final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -66,6 +72,7 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let shared: IngestContext
     private let sink: SubmissionSink
+    private let connectionGuard: ConnectionGuard
     private var state = State.idle
     private var channelIsActive = true
     private var okBody: ByteBuffer?
@@ -83,11 +90,11 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var closeWhenRequestEnds = false
     /// Set once this handler decided to close the connection: nothing more is answered.
     private var closing = false
-    private var timeout: Scheduled<Void>?
 
-    init(shared: IngestContext, sink: SubmissionSink) {
+    init(shared: IngestContext, sink: SubmissionSink, connectionGuard: ConnectionGuard) {
         self.shared = shared
         self.sink = sink
+        self.connectionGuard = connectionGuard
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -101,8 +108,6 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         channelIsActive = false
-        timeout?.cancel()
-        timeout = nil
         shared.metrics.connectionClosed()
         context.fireChannelInactive()
     }
@@ -119,6 +124,7 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func requestHead(context: ChannelHandlerContext, _ head: HTTPRequestHead) {
         startNanos = monotonicNanoseconds()
+        connectionGuard.headReceived()
         url = head.uri
         keepAlive = head.isKeepAlive
         isHeadMethod = head.method == .HEAD
@@ -179,11 +185,6 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
         if expectsContinue {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
-        let loop = context.eventLoop.assumeIsolated()
-        timeout = loop.scheduleTask(in: .nanoseconds(shared.configuration.requestTimeout.nanoseconds)) { [self] in
-            timeout = nil
-            if state == .receiving, channelIsActive { respond(context: context, .requestTimeout) }
-        }
     }
 
     private func requestBody(context: ChannelHandlerContext, _ buffer: ByteBuffer) {
@@ -202,9 +203,10 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func requestEnd(context: ChannelHandlerContext) {
         switch state {
         case .receiving:
-            timeout?.cancel()
-            timeout = nil
-            if body.isEmpty { return respond(context: context, .missingContentLength) }   // an empty chunked body
+            if body.isEmpty {   // an empty chunked body
+                requestOver()
+                return respond(context: context, .missingContentLength)
+            }
             let record = RawRecord(version: shared.configuration.version, timestamp: wallClockMilliseconds(),
                                    path: storedPath, ip: ipField, data: body)
             let receivedBytes = body.count
@@ -213,17 +215,20 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
             switch sink.submit(record, promise: promise) {
             case .full:
                 promise.succeed(0)
+                requestOver()
                 respond(context: context, .busy)
             case .closed:
                 promise.succeed(0)
+                requestOver()
                 respond(context: context, .shuttingDown)
             case .queued:
                 state = .awaitingLog
+                connectionGuard.awaitingLog()
                 let recordBytes = record.encodedByteCount
                 promise.futureResult.assumeIsolated().whenComplete { [self] result in
                     // Idle before answering: the pipeline handler may deliver the next pipelined request (or a
                     // parser error in it) from inside the response write.
-                    state = .idle
+                    requestOver()
                     shared.metrics.received(bytes: receivedBytes)
                     switch result {
                     case let .success(bytes): respond(context: context, .ok, storedBytes: bytes)
@@ -234,7 +239,7 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         case .discarding:
-            state = .idle
+            requestOver()
             if closeWhenRequestEnds && channelIsActive {
                 closing = true
                 context.close(promise: nil)
@@ -244,26 +249,69 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// The request has fully arrived and needs no more reading: idle (before answering, so the answer's
+    /// `Connection: close` closes at once and a pipelined next request may start inside the answer's write).
+    private func requestOver() {
+        state = .idle
+        connectionGuard.requestFinished()
+    }
+
     // MARK: - Events
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let slow = event as? SlowRequestEvent {
+            return cutSlowRequest(context: context, phaseBytes: slow.phaseBytes)
+        }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            switch state {
-            case .idle, .discarding:
+            // Nothing received for the idle timeout. Between requests that is just an idle keep-alive connection;
+            // in the middle of a head or body it is a slow request.
+            switch (state, connectionGuard.phase) {
+            case (.awaitingLog, _): break   // our own log is slow; the client is waiting for us
+            case (.idle, .head) where connectionGuard.phaseBytes > 0:
+                shared.metrics.timedOut(IngestTimeout(.head, .idle))
+                cutSlowRequest(context: context, phaseBytes: connectionGuard.phaseBytes)
+            case (.receiving, _), (.discarding, .body):
+                shared.metrics.timedOut(IngestTimeout(.body, .idle))
+                cutSlowRequest(context: context, phaseBytes: connectionGuard.phaseBytes)
+            case (.idle, _), (.discarding, _):
                 closing = true
                 context.close(promise: nil)
-            case .receiving: respond(context: context, .requestTimeout)
-            case .awaitingLog: break   // our own log is slow; the client is waiting for us
             }
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// A request broke a slow-client rule (counted already): 408 and close. A head that never completed is
+    /// answered by the guard with raw bytes (the HTTP encoder has seen no request); a connection that never sent a
+    /// byte, or whose request was answered already (a body being dropped), is closed without an answer.
+    private func cutSlowRequest(context: ChannelHandlerContext, phaseBytes: Int) {
+        guard !closing, channelIsActive else { return }
+        switch state {
+        case .receiving:
+            respond(context: context, .requestTimeout)
+        case .idle where phaseBytes > 0:
+            closing = true
+            let response = IngestResponse.requestTimeout
+            shared.metrics.responded(status: Int(response.status.code))
+            if let stats = shared.statsLog {
+                stats.append(url: "", durationNanos: context.eventLoop.now.uptimeNanoseconds &- connectionGuard.phaseStart,
+                             code: Int(response.status.code), size: 0, message: response.statsMessage,
+                             timestampMs: wallClockMilliseconds())
+            }
+            connectionGuard.answerAndClose(response)
+        case .idle, .discarding:
+            closing = true
+            context.close(promise: nil)
+        case .awaitingLog:
+            break   // never cut: the guard does not check a request being written
+        }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        guard error is HTTPParserError, !closing, channelIsActive else {
-            // Not HTTP's fault (a reset, …), or the end of a stream we are closing anyway (a body cut short by
-            // our own close): nothing to answer.
+        guard error is HTTPParserError, !closing, channelIsActive, context.channel.isActive else {
+            // Not HTTP's fault (a reset, …), or the end of a stream that is closed or closing anyway (a body cut
+            // short by our own close, a connection shed at the cap, a client gone mid-request): nothing to answer.
             closing = true
             context.close(promise: nil)
             return
@@ -272,8 +320,6 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
         // unless this request was answered already, then close — the rest of the stream cannot be trusted.
         switch state {
         case .idle, .receiving:
-            timeout?.cancel()
-            timeout = nil
             body = []
             url = ""
             startNanos = monotonicNanoseconds()
@@ -309,8 +355,6 @@ final class IngestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let requestStillArriving = state == .receiving || state == .discarding
         if state == .receiving {
             state = .discarding
-            timeout?.cancel()
-            timeout = nil
             body = []
         }
         guard channelIsActive else { return }

@@ -1,5 +1,40 @@
 import NIOConcurrencyHelpers
 
+/// One way a request can be cut for being slow (`docs/ingest.md` "Timeouts and limits"): the `phase` and `rule`
+/// labels of `telemetry_ingest_timeouts_total`.
+public struct IngestTimeout: Hashable, Sendable, CustomStringConvertible {
+    /// Which part of the request was too slow.
+    public enum Phase: String, Sendable, CaseIterable {
+        /// The request head (request line and headers), from the accept or the first byte after the previous request.
+        case head
+        /// The body, from the complete head to its end.
+        case body
+    }
+
+    /// Which rule cut it.
+    public enum Rule: String, Sendable, CaseIterable {
+        /// The phase's deadline: `headTimeout` for the head, `requestTimeout` for the body.
+        case timeout
+        /// Fewer than `minBytesPerSecond` bytes arrived in one `minRateWindow` after the `minRateGrace`.
+        case minRate = "min_rate"
+        /// No byte at all for `idleTimeout` while the phase was in progress.
+        case idle
+    }
+
+    /// The part of the request that was too slow.
+    public var phase: Phase
+    /// The rule that cut it.
+    public var rule: Rule
+
+    public init(_ phase: Phase, _ rule: Rule) {
+        self.phase = phase
+        self.rule = rule
+    }
+
+    /// `phase/rule`, e.g. `head/timeout`.
+    public var description: String { "\(phase.rawValue)/\(rule.rawValue)" }
+}
+
 /// Counters of one ingest server, served at `GET /metrics` in the Prometheus text format (version 0.0.4).
 ///
 /// All counters start at 0 when the server starts. Byte counts are bytes; `received` counts request bodies as
@@ -31,6 +66,16 @@ public final class IngestMetrics: Sendable {
         public var statsLinesDropped = 0
         /// Open client connections now.
         public var openConnections = 0
+        /// Requests cut for being slow (answered 408 when a response could still be sent, connection closed), by
+        /// phase and rule.
+        public var timeouts: [IngestTimeout: Int] = [:]
+        /// Connections closed to make room for a new one at the connection cap (the oldest idle first).
+        public var connectionsShed = 0
+        /// New connections closed at once because the cap was reached and no open connection could be shed.
+        public var connectionsRefused = 0
+
+        /// All requests cut for being slow.
+        public var timeoutCount: Int { timeouts.values.reduce(0, +) }
 
         /// Total responses.
         public var requests: Int { responses.values.reduce(0, +) }
@@ -57,12 +102,15 @@ public final class IngestMetrics: Sendable {
     func droppedStatsLines(_ count: Int) { state.withLockedValue { $0.statsLinesDropped += count } }
     func connectionOpened() { state.withLockedValue { $0.openConnections += 1 } }
     func connectionClosed() { state.withLockedValue { $0.openConnections -= 1 } }
+    func timedOut(_ timeout: IngestTimeout) { state.withLockedValue { $0.timeouts[timeout, default: 0] += 1 } }
+    func shedConnection() { state.withLockedValue { $0.connectionsShed += 1 } }
+    func refusedConnection() { state.withLockedValue { $0.connectionsRefused += 1 } }
 
     /// The counters in the Prometheus text exposition format 0.0.4: `telemetry_ingest_*` families with `# HELP`
     /// and `# TYPE` lines; responses by `code` label, errors (status ≥ 400) by `code` as well. `queuedBytes` is the
-    /// writers' queue gauge, read by the caller at scrape time.
+    /// writers' queue gauge, read by the caller at scrape time; `maxConnections` the connection cap in effect.
     /// - Complexity: O(number of distinct status codes).
-    public func prometheusText(queuedBytes: Int = 0) -> String {
+    public func prometheusText(queuedBytes: Int = 0, maxConnections: Int = 0) -> String {
         let s = snapshot
         var out = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Int)]) {
@@ -89,7 +137,22 @@ public final class IngestMetrics: Sendable {
         family("telemetry_ingest_fsyncs_total", "counter", "fdatasync calls on raw-log files.", [("", s.fsyncs)])
         family("telemetry_ingest_stats_lines_dropped_total", "counter", "Stats-log lines dropped (stats writer behind).",
                [("", s.statsLinesDropped)])
+        var timeoutSamples: [(labels: String, value: Int)] = []
+        for phase in IngestTimeout.Phase.allCases {
+            for rule in IngestTimeout.Rule.allCases {
+                timeoutSamples.append(("{phase=\"\(phase.rawValue)\",rule=\"\(rule.rawValue)\"}", s.timeouts[IngestTimeout(phase, rule)] ?? 0))
+            }
+        }
+        family("telemetry_ingest_timeouts_total", "counter",
+               "Requests cut for being slow (408 when an answer could be sent; connection closed), by phase and rule.",
+               timeoutSamples)
+        family("telemetry_ingest_connections_shed_total", "counter",
+               "Connections closed at the connection cap to make room for a new one (oldest idle first).",
+               [("", s.connectionsShed)])
+        family("telemetry_ingest_connections_refused_total", "counter",
+               "New connections closed at the cap because no open connection could be shed.", [("", s.connectionsRefused)])
         family("telemetry_ingest_open_connections", "gauge", "Client connections open now.", [("", s.openConnections)])
+        family("telemetry_ingest_max_connections", "gauge", "The connection cap in effect.", [("", maxConnections)])
         family("telemetry_ingest_queued_bytes", "gauge", "Record bytes waiting for a log writer now.", [("", queuedBytes)])
         return out
     }

@@ -11,7 +11,9 @@ import TelemetryCore
 /// One event loop per core parses requests (keep-alive and pipelining supported) and applies the checks of §7.1;
 /// accepted records go through a bounded queue to `configuration.writers` log writers (connections are assigned
 /// round-robin), each appending to its own file; a request is answered 200 only after its record's bytes were
-/// written. Files rotate by size and idle age and are renamed `.finished` when closed (§6); `onFinishedFile` is
+/// written. Each connection's first handler is a `ConnectionGuard` (head timeout, request timeout, minimum rate:
+/// 408 and close), and a `ConnectionLimiter` keeps at most `maxConnections` open by shedding the oldest idle one
+/// (`docs/ingest.md` "Timeouts and limits"). Files rotate by size and idle age and are renamed `.finished` when closed (§6); `onFinishedFile` is
 /// called with each `.finished` path (from a writer thread: keep it short).
 ///
 /// Lifecycle: `init` → `start()` (recovers files a dead server left, binds, returns the port) → `shutdown()`
@@ -35,6 +37,7 @@ public final class IngestServer: @unchecked Sendable {
     private let writers: [SubmissionLog]
     private let statsLog: StatsLog?
     private let context: IngestContext
+    private let limiter: ConnectionLimiter
     private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private let nextWriter = NIOLockedValueBox(0)
     private let lock = NIOLock()
@@ -86,15 +89,21 @@ public final class IngestServer: @unchecked Sendable {
                           metrics: metrics, operations: fileOperations, log: log, onFinished: onFinishedFile)
         }
         let writers = self.writers
+        let maxConnections = configuration.effectiveMaxConnections
         context = IngestContext(configuration: configuration, metrics: metrics, statsLog: statsLog, log: log,
-                                metricsText: { metrics.prometheusText(queuedBytes: writers.reduce(0) { $0 + $1.queuedByteCount }) })
+                                metricsText: { metrics.prometheusText(queuedBytes: writers.reduce(0) { $0 + $1.queuedByteCount },
+                                                                      maxConnections: maxConnections) })
         group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+        limiter = ConnectionLimiter(limit: maxConnections, group: group, metrics: metrics)
     }
 
     deinit {
         // A server that was never started (or was shut down) owns nothing else.
         if phase == .created { try? group.syncShutdownGracefully() }
     }
+
+    /// The connection cap in effect (`IngestConfiguration.effectiveMaxConnections`).
+    public var maxConnections: Int { limiter.limit }
 
     /// The bound port (the OS's choice when `configuration.port` is 0); 0 before `start()`.
     public var port: Int { lock.withLock { boundPort } }
@@ -129,6 +138,7 @@ public final class IngestServer: @unchecked Sendable {
         let writers = self.writers
         let connections = self.connections
         let nextWriter = self.nextWriter
+        let limiter = self.limiter
         let idleTimeout = TimeAmount.nanoseconds(configuration.idleTimeout.nanoseconds)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -141,10 +151,12 @@ public final class IngestServer: @unchecked Sendable {
                         defer { value = (value + 1) % writers.count }
                         return value
                     }
-                    try IngestServer.configurePipeline(channel, context: context, sink: writers[index], idleTimeout: idleTimeout)
+                    let connectionGuard = try IngestServer.configurePipeline(channel, context: context, sink: writers[index],
+                                                                             idleTimeout: idleTimeout)
                     let id = ObjectIdentifier(channel)
                     connections.withLockedValue { $0[id] = channel }
                     channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+                    limiter.admit(channel, guard: connectionGuard)
                 }
             }
         do {
@@ -164,14 +176,20 @@ public final class IngestServer: @unchecked Sendable {
         }
     }
 
-    /// The channel handlers of one connection: idle timeout, HTTP/1.1 decoder/encoder with pipelining assistance,
+    /// The channel handlers of one connection: the slow-client guard (head timeout, request timeout, minimum
+    /// rate; it sees the raw bytes), idle timeout, HTTP/1.1 decoder/encoder with pipelining assistance,
     /// `IngestHandler`. Also used by the `EmbeddedChannel` tests.
+    /// - Returns: the connection's guard (for `ConnectionLimiter`).
+    @discardableResult
     static func configurePipeline(_ channel: Channel, context: IngestContext, sink: SubmissionSink,
-                                  idleTimeout: TimeAmount) throws {
+                                  idleTimeout: TimeAmount) throws -> ConnectionGuard {
         let pipeline = channel.pipeline.syncOperations
+        let connectionGuard = ConnectionGuard(policy: context.connectionPolicy, metrics: context.metrics)
+        try pipeline.addHandler(connectionGuard)
         try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
         try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
-        try pipeline.addHandler(IngestHandler(shared: context, sink: sink))
+        try pipeline.addHandler(IngestHandler(shared: context, sink: sink, connectionGuard: connectionGuard))
+        return connectionGuard
     }
 
     /// Graceful stop (SIGTERM/SIGINT): stop accepting; let every connection finish the request in progress (idle

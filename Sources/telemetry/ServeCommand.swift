@@ -20,9 +20,16 @@ struct ServeCommand: ParsableCommand {
         complete. GET /status answers OK, GET /metrics gives counters in the Prometheus text format.
 
         Status codes: 200 stored; 202 body over --max-data-length or path over --max-path-length (discarded, so \
-        clients do not retry); 400 malformed request or Content-Length; 404 wrong path; 405 wrong method; 408 body \
-        not complete within the request timeout; 411 missing or zero Content-Length; 500 the log write failed \
-        (e.g. disk full; the server keeps serving); 503 the write queue is full. See docs/ingest.md.
+        clients do not retry); 400 malformed request or Content-Length; 404 wrong path; 405 wrong method; 408 a \
+        slow request: head not complete within --head-timeout-ms, body not complete within --request-timeout-ms, \
+        or a head or body arriving slower than --min-bytes-per-second (the connection is then closed); 411 missing \
+        or zero Content-Length; 500 the log write failed (e.g. disk full; the server keeps serving); 503 the write \
+        queue is full. See docs/ingest.md.
+
+        Slow clients: at most --max-connections connections are open at once (default: the open-file limit less a \
+        reserve); a new connection over the cap closes the oldest idle one (between requests, sending a head, or \
+        sending a body below the minimum rate), never one whose request is being written to the log. \
+        GET /metrics counts cut requests (telemetry_ingest_timeouts_total) and shed connections.
 
         A JSON configuration file like the seed server's (keys port, url_prefix, max_data_length, \
         max_path_length, max_ip_length, include_request_ip, log_path, log_base, max_log_size, max_log_age_ms, \
@@ -98,11 +105,26 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Event-loop threads (default: the number of cores).", valueName: "n"))
     var threads: Int?
 
-    @Option(help: ArgumentHelp("Close connections that send nothing for this long (default 30000).", valueName: "ms"))
+    @Option(help: ArgumentHelp("Close connections that send nothing for this long (default 30000; 408 first if a request is in progress).", valueName: "ms"))
     var idleTimeoutMs: Int64?
 
-    @Option(help: ArgumentHelp("Answer 408 and close when a body is not complete this long after its head (default 60000).", valueName: "ms"))
+    @Option(help: ArgumentHelp("Answer 408 and close when a request head is not complete this long after the connection was accepted (or, on keep-alive, after its first byte) (default 10000).", valueName: "ms"))
+    var headTimeoutMs: Int64?
+
+    @Option(help: ArgumentHelp("Answer 408 and close when a body is not complete this long after its head (default 30000).", valueName: "ms"))
     var requestTimeoutMs: Int64?
+
+    @Option(help: ArgumentHelp("Answer 408 and close when a head or body in progress brings fewer bytes per second than this over a --min-rate-window-ms window, after --min-rate-grace-ms (default 500; 0 turns the rule off).", valueName: "bytes"))
+    var minBytesPerSecond: Int?
+
+    @Option(help: ArgumentHelp("Time a head or body may take before --min-bytes-per-second applies (default 5000).", valueName: "ms"))
+    var minRateGraceMs: Int64?
+
+    @Option(help: ArgumentHelp("Window over which --min-bytes-per-second is measured (default 5000).", valueName: "ms"))
+    var minRateWindowMs: Int64?
+
+    @Option(help: ArgumentHelp("Most client connections open at once; over it the oldest idle one is closed (default: the open-file limit (ulimit -n) less 64 and 4 per thread and writer, 16–10000).", valueName: "n"))
+    var maxConnections: Int?
 
     @Option(help: ArgumentHelp("On SIGTERM/SIGINT, wait this long for requests in progress (default 10000).", valueName: "ms"))
     var shutdownGraceMs: Int64 = 10_000
@@ -154,6 +176,11 @@ struct ServeCommand: ParsableCommand {
         if let threads { c.eventLoopThreads = threads }
         if let idleTimeoutMs { c.idleTimeout = .milliseconds(idleTimeoutMs) }
         if let requestTimeoutMs { c.requestTimeout = .milliseconds(requestTimeoutMs) }
+        if let headTimeoutMs { c.headTimeout = .milliseconds(headTimeoutMs) }
+        if let minBytesPerSecond { c.minBytesPerSecond = minBytesPerSecond }
+        if let minRateGraceMs { c.minRateGrace = .milliseconds(minRateGraceMs) }
+        if let minRateWindowMs { c.minRateWindow = .milliseconds(minRateWindowMs) }
+        if let maxConnections { c.maxConnections = maxConnections }
         do { try c.validate() } catch { throw ValidationError("\(error)") }
         return c
     }
@@ -202,7 +229,8 @@ struct ServeCommand: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        print("listening on http://\(configuration.host):\(boundPort) (raw logs in \(configuration.logPath), \(configuration.version))")
+        print("listening on http://\(configuration.host):\(boundPort) (raw logs in \(configuration.logPath), \(configuration.version), "
+              + "at most \(server.maxConnections) connections)")
         fflush(nil)   // stdout may be a pipe or file: tests and scripts read the port from it
 
         server.waitUntilStopped()

@@ -13,8 +13,11 @@ struct ServeTests {
     @Test func helpDescribesTheEndpoint() throws {
         let result = try CLI.run(["serve", "--help"])
         #expect(result.status == 0)
-        for phrase in ["/submit/telemetry/", "--include-ip", "--fsync", "--convert-into", "--port-file", ".finished", "503"] {
-            #expect(result.stdout.contains(phrase), "missing \(phrase)")
+        let help = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")   // undo the wrapping
+        for phrase in ["/submit/telemetry/", "--include-ip", "--fsync", "--convert-into", "--port-file", ".finished", "503",
+                       "--head-timeout-ms", "--min-bytes-per-second", "--min-rate-grace-ms", "--min-rate-window-ms",
+                       "--max-connections", "(default 10000)", "(default 30000)", "oldest idle"] {
+            #expect(help.contains(phrase), "missing \(phrase)")
         }
     }
 
@@ -124,6 +127,42 @@ struct ServeTests {
         #expect(server.stderr().contains("File too large"))
     }
 
+    /// Under a 128-descriptor limit (prlimit), 300 connections that send half a request head and stall took every
+    /// descriptor and normal POSTs timed out (issue 18 item 1). The default connection cap, derived from
+    /// RLIMIT_NOFILE (128 − 64 − 4 × (2 threads + 1 writer) = 52), sheds the oldest idle connection for each new
+    /// one, so every normal submission is served and stored.
+    @Test func slowConnectionsUnderALowDescriptorLimitAreShed() async throws {
+        let directory = TemporaryDirectory("serve-nofile")
+        let logs = directory.path + "/logs"
+        // The waiting runs on a thread of its own; expectations are checked here, in the test's context.
+        let (stdout, statuses, exitStatus) = try await Self.onOwnThread { () throws -> (String, [Int], Int32?) in
+            Self.raiseOpenFileLimit()
+            let server = try ServeProcess(["--log-path", logs, "--threads", "2"], in: directory, openFileLimit: 128)
+            guard let port = server.port() else { return (server.stdout() + server.stderr(), [], server.wait(seconds: 1)) }
+            var slow: [Wire] = []
+            for _ in 0..<300 {
+                let wire = try Wire(port: port)
+                try wire.send(Array("POST /submit/telemetry/slow/main/Firefox/40.0/release/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8))
+                slow.append(wire)
+            }
+            var statuses: [Int] = []
+            for index in 0..<20 {
+                let body = Array("{\"ver\":4,\"n\":\(index)}".utf8)
+                let status = (try? Wire.post(port: port, path: "normal-\(index)/main/Firefox/40.0/release/1", body: body, timeoutSeconds: 5)) ?? -1
+                statuses.append(status)
+                if status != 200 { break }   // on a server without the cap each one would wait for the timeout
+            }
+            slow.removeAll()
+            server.send(SIGTERM)
+            return (server.stdout(), statuses, server.wait(seconds: 20))
+        }
+        #expect(stdout.contains("at most 52 connections"), "\(stdout)")
+        #expect(statuses == Array(repeating: 200, count: 20), "\(statuses)")
+        #expect(exitStatus == 0)
+        let stored = try Self.readAll(logs, allowTornTail: false)
+        #expect(Set(stored.keys) == Set((0..<20).map { "normal-\($0)/main/Firefox/40.0/release/1" }))
+    }
+
     @Test func convertIntoConvertsEachFinishedFile() throws {
         let directory = TemporaryDirectory("serve-convert")
         let logs = directory.path + "/logs", out = directory.path + "/storage"
@@ -147,6 +186,24 @@ struct ServeTests {
     }
 
     // MARK: Helpers
+
+    /// Runs `body` on a thread of its own (a test that waits seconds must not hold a thread of the test pool).
+    static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    /// Raises this process's soft RLIMIT_NOFILE to its hard limit (at most 65,536): the test holds 300 sockets.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = min(limit.rlim_max, 65_536)
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+    }
 
     /// `[path: data]` of every record in `directory`. Finished files must read strictly; an unfinished one may end
     /// in a torn record when `allowTornTail`.
@@ -212,14 +269,18 @@ final class ServeProcess {
     private let portFile: String
     private var exitStatus: Int32?
 
-    /// - Parameter fileSizeBlocks: run under `ulimit -f` (512-byte blocks) through `/bin/sh`.
-    init(_ arguments: [String], in directory: TemporaryDirectory, fileSizeBlocks: Int? = nil) throws {
+    /// - Parameters:
+    ///   - fileSizeBlocks: run under `ulimit -f` (512-byte blocks) through `/bin/sh`.
+    ///   - openFileLimit: run under `prlimit --nofile=<n>:<n>` (soft and hard RLIMIT_NOFILE).
+    init(_ arguments: [String], in directory: TemporaryDirectory, fileSizeBlocks: Int? = nil, openFileLimit: Int? = nil) throws {
         self.directory = directory
         portFile = directory.path + "/port-\(UUID().uuidString)"
         let serve = [CLI.executable, "serve", "--port", "0", "--port-file", portFile, "--shutdown-grace-ms", "5000"] + arguments
         let argv: [String]
         if let fileSizeBlocks {
             argv = ["/bin/sh", "-c", "ulimit -f \(fileSizeBlocks) && exec \"$@\"", "sh"] + serve
+        } else if let openFileLimit {
+            argv = ["/usr/bin/prlimit", "--nofile=\(openFileLimit):\(openFileLimit)"] + serve
         } else {
             argv = serve
         }
@@ -303,9 +364,9 @@ final class Wire {
     private let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(port: Int) throws {
+    init(port: Int, timeoutSeconds: Int = 10) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -328,8 +389,8 @@ final class Wire {
     }
 
     /// One POST on a new connection; the status.
-    static func post(port: Int, path: String, body: [UInt8]) throws -> Int {
-        let wire = try Wire(port: port)
+    static func post(port: Int, path: String, body: [UInt8], timeoutSeconds: Int = 10) throws -> Int {
+        let wire = try Wire(port: port, timeoutSeconds: timeoutSeconds)
         try wire.send(request(path: path, body: body))
         return try wire.readStatus()
     }

@@ -27,6 +27,36 @@ struct ConfigurationTests {
         #expect(!c.includeRequestIP && c.logBase == "telemetry.log" && c.fsync == .interval && c.fsyncInterval == .seconds(1))
     }
 
+    /// Every slow-client default is at most 30 s (issue 18 item 1); the connection cap follows RLIMIT_NOFILE.
+    @Test func slowClientDefaultsAndTheConnectionCap() throws {
+        let c = IngestConfiguration()
+        #expect(c.headTimeout == .seconds(10) && c.requestTimeout == .seconds(30) && c.idleTimeout == .seconds(30))
+        #expect(c.minBytesPerSecond == 500 && c.minRateGrace == .seconds(5) && c.minRateWindow == .seconds(5))
+        #expect([c.headTimeout, c.requestTimeout, c.idleTimeout, c.minRateGrace + c.minRateWindow].allSatisfy { $0 <= .seconds(30) })
+        #expect(c.maxConnections == nil)
+        #expect(IngestConfiguration.defaultMaxConnections(openFileLimit: 256, eventLoopThreads: 2, writers: 1) == 180)
+        #expect(IngestConfiguration.defaultMaxConnections(openFileLimit: 1_024, eventLoopThreads: 2, writers: 1) == 948)
+        #expect(IngestConfiguration.defaultMaxConnections(openFileLimit: 1_048_576, eventLoopThreads: 8, writers: 1) == 10_000)
+        #expect(IngestConfiguration.defaultMaxConnections(openFileLimit: 64, eventLoopThreads: 2, writers: 1) == 16)
+        #expect(IngestConfiguration.defaultMaxConnections(openFileLimit: Int.max, eventLoopThreads: 2, writers: 1) == 10_000)
+        #expect(c.effectiveMaxConnections == IngestConfiguration.defaultMaxConnections(
+            openFileLimit: IngestConfiguration.openFileLimit(), eventLoopThreads: c.eventLoopThreads, writers: c.writers))
+        var capped = c
+        capped.maxConnections = 7
+        #expect(capped.effectiveMaxConnections == 7)
+
+        let json = #"{"head_timeout_ms":2000,"min_bytes_per_second":0,"min_rate_grace_ms":100,"min_rate_window_ms":300,"max_connections":64}"#
+        let file = try IngestConfiguration().applyingConfigJSON(Data(json.utf8), source: "c")
+        #expect(file.headTimeout == .seconds(2) && file.minBytesPerSecond == 0 && file.minRateGrace == .milliseconds(100))
+        #expect(file.minRateWindow == .milliseconds(300) && file.maxConnections == 64)
+        for change in [{ (c: inout IngestConfiguration) in c.headTimeout = .zero }, { $0.minBytesPerSecond = -1 },
+                       { $0.minRateWindow = .zero }, { $0.minRateGrace = .milliseconds(-1) }, { $0.maxConnections = 0 }] {
+            var bad = IngestConfiguration()
+            change(&bad)
+            #expect(throws: IngestError.self) { try bad.validate() }
+        }
+    }
+
     @Test func engineKeysAndWrongTypes() throws {
         let c = try IngestConfiguration().applyingConfigJSON(Data(#"{"fsync":"always","writers":2,"stats_log_file":"s.log"}"#.utf8), source: "c")
         #expect(c.fsync == .always && c.writers == 2 && c.statsLogFile == "s.log")

@@ -12,11 +12,18 @@ final class MemorySink: SubmissionSink, @unchecked Sendable {   // used on the e
     var records: [RawRecord] = []
     var full = false
     var failure: IngestError?
+    /// When true, records are kept but not answered: their promises wait in `held` (a log write in progress).
+    var hold = false
+    var held: [(record: RawRecord, promise: EventLoopPromise<Int>)] = []
 
     func hasRoom(forBytes bytes: Int) -> Bool { !full }
 
     func submit(_ record: RawRecord, promise: EventLoopPromise<Int>) -> SubmitOutcome {
         if full { return .full }
+        if hold {
+            held.append((record, promise))
+            return .queued
+        }
         if let failure {
             promise.fail(failure)
         } else {
@@ -40,6 +47,8 @@ final class EmbeddedConnection {
     let channel = EmbeddedChannel()
     let sink = MemorySink()
     let metrics = IngestMetrics()
+    /// The connection's slow-client guard.
+    let connectionGuard: ConnectionGuard
     private var pending: [UInt8] = []
     /// Everything the pipeline wrote so far, as text.
     private(set) var rawOutput = ""
@@ -50,7 +59,7 @@ final class EmbeddedConnection {
         configure(&configuration)
         let context = IngestContext(configuration: configuration, metrics: metrics, statsLog: nil, log: { _ in },
                                     metricsText: { "telemetry_ingest_requests_total 0\n" })
-        try IngestServer.configurePipeline(channel, context: context, sink: sink, idleTimeout: .seconds(30))
+        connectionGuard = try IngestServer.configurePipeline(channel, context: context, sink: sink, idleTimeout: .seconds(30))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4242)).wait()
     }
 
