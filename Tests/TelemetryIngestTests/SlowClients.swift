@@ -62,14 +62,7 @@ final class SlowClients: @unchecked Sendable {   // `lock` guards `outcomes` and
         for plan in plans {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw WireError.connect(errno) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard rc == 0 else {
+            guard connectToLoopback(fd, port: port) == 0 else {
                 let e = errno
                 Glibc.close(fd)
                 clients.forEach { Glibc.close($0.fd) }
